@@ -1,0 +1,45 @@
+"""The one place that builds the eligibility service's adapters and wires them to the core."""
+
+from __future__ import annotations
+
+import functools
+import socket
+from datetime import UTC, datetime
+
+from eligibility.domain.oncotree import bundled_oncotree
+from eligibility.handlers import handle_case_event
+from eligibility.rulebook.store import RuleStore, load_rules
+from rarematch_common.kafka.runner import Consumer, KafkaLoop, Producer, connect
+from rarematch_common.kafka.topics import Topics
+from rarematch_common.settings import EligibilitySettings
+
+__all__ = ["SERVICE", "bootstrap"]
+
+SERVICE = "eligibility"
+
+
+def bootstrap(
+    settings: EligibilitySettings,
+    consumer: Consumer | None = None,
+    producer: Producer | None = None,
+) -> tuple[KafkaLoop, RuleStore]:
+    """Load and compile the rules first (a broken rule set fails fast), then connect."""
+    store = RuleStore(load_rules(settings.rules_dir, bundled_oncotree()))
+    topics = Topics.from_settings(settings)
+    if consumer is None or producer is None:
+        consumer, producer = connect(
+            settings.kafka_bootstrap,
+            settings.eligibility_group,
+            topics.cases.name,
+            client_id=f"{SERVICE}-{socket.gethostname()}",
+        )
+    handler = functools.partial(
+        handle_case_event,
+        rules=store.current,
+        now=lambda: datetime.now(UTC),
+        matches_topic=topics.matches.name,
+    )
+    loop = KafkaLoop(
+        SERVICE, topics.cases, topics.cases_dead_letter.name, handler, consumer, producer
+    )
+    return loop, store

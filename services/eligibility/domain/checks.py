@@ -1,0 +1,339 @@
+"""Each check kind in three small functions: compile it, say what the case showed, say what to collect.
+
+`compile_*` returns the durable-rules conditions for met, not met and unknown. They are built
+to be mutually exclusive and exhaustive over every case fact; missing data compiles to unknown,
+never to not met. `observe_*` only reports the case value a check looked at (for reasons and
+`rarematch explain`); deciding is the engine's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eligibility.domain.conditions import (
+    Condition,
+    all_of,
+    any_of,
+    eq,
+    field_token,
+    gt,
+    gte,
+    has,
+    lacks,
+    lt,
+    lte,
+    neq,
+)
+from eligibility.domain.criteria import (
+    AgeCheck,
+    AntigenCheck,
+    CheckNode,
+    Composite,
+    DiagnosisCheck,
+    FusionCheck,
+    GermlineCheck,
+    HlaCheck,
+    MismatchRepairCheck,
+    VariantCheck,
+)
+from eligibility.domain.facts import antigen_key, variant_key
+from eligibility.domain.hla import parse_allele
+from rarematch_common.contracts.case import Biomarkers, Case
+
+__all__ = ["Conditions", "compile_check", "facts_to_collect", "observe"]
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """When a check is met and when it is not; neither means unknown.
+
+    Leaf checks also spell out `unknown`, so tests can prove the three are exclusive and
+    exhaustive. The engine only needs met and not met: a composition's unknown would
+    multiply out into hundreds of alpha nodes (durable-rules error 113).
+    """
+
+    met: Condition
+    not_met: Condition
+    unknown: Condition | None = None
+
+
+@dataclass(frozen=True)
+class _Kind:
+    compile: Callable[[Any], Conditions]
+    observe: Callable[[Any, Case], str | None]
+    to_collect: Callable[[Any], str]
+
+
+def compile_check(node: CheckNode) -> Conditions:
+    """Conditions for a check or, recursively, a composition under three-valued logic."""
+    inner = node.node
+    if not isinstance(inner, Composite):
+        return _KINDS[type(inner)].compile(inner)
+    parts = [compile_check(child) for child in inner.children]
+    if inner.operator == "not":
+        return Conditions(met=parts[0].not_met, not_met=parts[0].met)
+    if inner.operator == "all":
+        return Conditions(
+            met=all_of(*(p.met for p in parts)), not_met=any_of(*(p.not_met for p in parts))
+        )
+    return Conditions(
+        met=any_of(*(p.met for p in parts)), not_met=all_of(*(p.not_met for p in parts))
+    )
+
+
+def observe(node: CheckNode, case: Case) -> str | None:
+    """The case values a check looked at, for reasons and explanations."""
+    inner = node.node
+    if not isinstance(inner, Composite):
+        return _KINDS[type(inner)].observe(inner, case)
+    seen = [o for child in inner.children if (o := observe(child, case)) is not None]
+    return "; ".join(dict.fromkeys(seen)) or None
+
+
+def facts_to_collect(node: CheckNode) -> list[str]:
+    inner = node.node
+    if not isinstance(inner, Composite):
+        return [_KINDS[type(inner)].to_collect(inner)]
+    return list(dict.fromkeys(f for child in inner.children for f in facts_to_collect(child)))
+
+
+# --- age ---------------------------------------------------------------------------------------
+
+
+def _compile_age(check: AgeCheck) -> Conditions:
+    low, high = check.lowest_month, check.highest_month
+    inside = all_of(
+        gte("age_months", low) if low is not None else {},
+        lte("age_months", high) if high is not None else {},
+    )
+    outside = any_of(
+        lt("age_months", low) if low is not None else {},
+        gt("age_months", high) if high is not None else {},
+    )
+    return Conditions(met=inside, not_met=outside, unknown=lacks("age_months"))
+
+
+def _observe_age(_: AgeCheck, case: Case) -> str | None:
+    if case.age is None:
+        return None
+    months = case.age.in_months
+    return f"{months // 12} years" if months >= 36 else f"{months} months"
+
+
+# --- diagnosis ---------------------------------------------------------------------------------
+
+
+def _compile_diagnosis(check: DiagnosisCheck) -> Conditions:
+    def node(code: str) -> str:
+        return f"dx.{field_token(code)}"
+
+    within = any_of(*(has(node(code)) for code in check.oncotree))
+    outside = all_of(*(lacks(node(code)) for code in check.oncotree))
+    excluded = [node(code) for code in check.exclude]
+    return Conditions(
+        met=all_of(within, *(lacks(path) for path in excluded)),
+        not_met=all_of(has("dx_code"), any_of(outside, *(has(path) for path in excluded))),
+        unknown=lacks("dx_code"),
+    )
+
+
+def _observe_diagnosis(_: DiagnosisCheck, case: Case) -> str | None:
+    return case.diagnosis.oncotree_code if case.diagnosis else None
+
+
+# --- antigen expression ------------------------------------------------------------------------
+
+
+def _compile_antigen(check: AntigenCheck) -> Conditions:
+    status = f"antigen.{antigen_key(check.name)}.status"
+    percent = f"antigen.{antigen_key(check.name)}.pct"
+    if check.status == "negative":
+        return Conditions(eq(status, "negative"), eq(status, "positive"), lacks(status))
+    if check.min_percent is None:
+        return Conditions(eq(status, "positive"), eq(status, "negative"), lacks(status))
+    positive = eq(status, "positive")
+    return Conditions(
+        met=all_of(positive, gte(percent, check.min_percent)),
+        not_met=any_of(eq(status, "negative"), all_of(positive, lt(percent, check.min_percent))),
+        unknown=any_of(lacks(status), all_of(positive, lacks(percent))),
+    )
+
+
+def _observe_antigen(check: AntigenCheck, case: Case) -> str | None:
+    results = (case.biomarkers or Biomarkers()).antigens or []
+    for result in results:
+        if antigen_key(result.antigen) == antigen_key(check.name):
+            percent = f" {result.percent_cells:g}%" if result.percent_cells is not None else ""
+            return f"{result.antigen} {result.status}{percent}"
+    return None
+
+
+# --- somatic variants and fusions: absent only after comprehensive profiling --------------------
+
+
+def _compile_variant(check: VariantCheck) -> Conditions:
+    gene = f"somatic.{field_token(check.gene)}"
+    if check.protein_change is None:
+        return Conditions(
+            met=has(gene),
+            not_met=all_of(lacks(gene), eq("cgp", True)),
+            unknown=all_of(lacks(gene), eq("cgp", False)),
+        )
+    exact = f"somatic.{variant_key(check.gene, check.protein_change)}"
+    return Conditions(
+        met=has(exact),
+        not_met=all_of(lacks(exact), any_of(eq("cgp", True), has(gene))),
+        unknown=all_of(lacks(exact), eq("cgp", False), lacks(gene)),
+    )
+
+
+def _observe_variant(check: VariantCheck, case: Case) -> str | None:
+    markers = case.biomarkers or Biomarkers()
+    seen = [
+        f"{v.gene} {v.protein_change or ''}".strip()
+        for v in markers.somatic_variants or []
+        if v.gene == check.gene
+    ]
+    if seen:
+        return ", ".join(seen)
+    return f"no {check.gene} variant on comprehensive profiling" if _profiled(markers) else None
+
+
+def _compile_fusion(check: FusionCheck) -> Conditions:
+    paths = [f"fusion.{field_token(gene)}" for gene in check.genes]
+    none_seen = all_of(*(lacks(path) for path in paths))
+    return Conditions(
+        met=any_of(*(has(path) for path in paths)),
+        not_met=all_of(none_seen, eq("cgp", True)),
+        unknown=all_of(none_seen, eq("cgp", False)),
+    )
+
+
+def _observe_fusion(check: FusionCheck, case: Case) -> str | None:
+    markers = case.biomarkers or Biomarkers()
+    seen = [
+        f"{f.gene_5p or '?'}::{f.gene_3p}"
+        for f in markers.fusions or []
+        if {f.gene_5p, f.gene_3p} & set(check.genes)
+    ]
+    if seen:
+        return ", ".join(seen)
+    return "no fusion on comprehensive profiling" if _profiled(markers) else None
+
+
+def _profiled(markers: Biomarkers) -> bool:
+    return markers.comprehensive_genomic_profiling is True
+
+
+def _genes_text(genes: list[str]) -> str:
+    return "/".join(genes)
+
+
+# --- germline ----------------------------------------------------------------------------------
+
+
+def _compile_germline(check: GermlineCheck) -> Conditions:
+    found = [f"germline.{field_token(gene)}" for gene in check.genes]
+    tested = [f"germline_tested.{field_token(gene)}" for gene in check.genes]
+    none_found = all_of(*(lacks(path) for path in found))
+    return Conditions(
+        met=any_of(*(has(path) for path in found)),
+        not_met=all_of(none_found, *(has(path) for path in tested)),
+        unknown=all_of(none_found, any_of(*(lacks(path) for path in tested))),
+    )
+
+
+def _observe_germline(check: GermlineCheck, case: Case) -> str | None:
+    markers = case.biomarkers or Biomarkers()
+    seen = [
+        f"{f.gene} {f.classification}"
+        for f in markers.germline_findings or []
+        if f.gene in check.genes
+    ]
+    if seen:
+        return ", ".join(seen)
+    tested = set(markers.germline_genes_tested or []) & set(check.genes)
+    return f"tested negative: {_genes_text(sorted(tested))}" if tested else None
+
+
+# --- MSI / MMR ---------------------------------------------------------------------------------
+
+
+def _compile_mismatch_repair(_: MismatchRepairCheck) -> Conditions:
+    return Conditions(
+        met=any_of(eq("msi", "MSI-H"), eq("mmr", "deficient")),
+        not_met=all_of(
+            any_of(has("msi"), has("mmr")),
+            any_of(lacks("msi"), neq("msi", "MSI-H")),
+            any_of(lacks("mmr"), neq("mmr", "deficient")),
+        ),
+        unknown=all_of(lacks("msi"), lacks("mmr")),
+    )
+
+
+def _observe_mismatch_repair(_: MismatchRepairCheck, case: Case) -> str | None:
+    markers = case.biomarkers or Biomarkers()
+    parts = [
+        f"MSI {markers.msi_status}" if markers.msi_status else "",
+        f"MMR {markers.mmr_status}" if markers.mmr_status else "",
+    ]
+    return ", ".join(p for p in parts if p) or None
+
+
+# --- HLA ---------------------------------------------------------------------------------------
+
+
+def _compile_hla(check: HlaCheck) -> Conditions:
+    wanted = parse_allele(check.allele)
+    coarser = [f"hla_typed.{prefix.key}" for prefix in wanted.prefixes[:-1]]
+    locus = f"hla_loci.{wanted.locus}"
+    absent = lacks(f"hla.{wanted.key}")
+    return Conditions(
+        met=has(f"hla.{wanted.key}"),
+        not_met=all_of(absent, has(locus), *(lacks(path) for path in coarser)),
+        unknown=all_of(absent, any_of(lacks(locus), *(has(path) for path in coarser))),
+    )
+
+
+def _observe_hla(check: HlaCheck, case: Case) -> str | None:
+    locus = parse_allele(check.allele).locus
+    typed = [a for a in case.hla_alleles or [] if parse_allele(a).locus == locus]
+    return ", ".join(typed) or None
+
+
+_KINDS: dict[type, _Kind] = {
+    AgeCheck: _Kind(_compile_age, _observe_age, lambda c: "age"),
+    DiagnosisCheck: _Kind(
+        _compile_diagnosis, _observe_diagnosis, lambda c: "diagnosis (OncoTree code)"
+    ),
+    AntigenCheck: _Kind(
+        _compile_antigen,
+        _observe_antigen,
+        lambda c: f"{c.name} expression" + (" (% of cells)" if c.min_percent else ""),
+    ),
+    VariantCheck: _Kind(
+        _compile_variant,
+        _observe_variant,
+        lambda c: f"somatic {c.gene} status (or comprehensive genomic profiling)",
+    ),
+    FusionCheck: _Kind(
+        _compile_fusion,
+        _observe_fusion,
+        lambda c: f"{_genes_text(c.genes)} fusion status (or comprehensive genomic profiling)",
+    ),
+    GermlineCheck: _Kind(
+        _compile_germline,
+        _observe_germline,
+        lambda c: f"germline testing of {_genes_text(c.genes)}",
+    ),
+    MismatchRepairCheck: _Kind(
+        _compile_mismatch_repair, _observe_mismatch_repair, lambda c: "MSI or MMR status"
+    ),
+    HlaCheck: _Kind(
+        _compile_hla,
+        _observe_hla,
+        lambda c: f"HLA-{parse_allele(c.allele).locus} typing at {c.allele} resolution",
+    ),
+}

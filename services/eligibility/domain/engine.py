@@ -1,0 +1,87 @@
+"""The durable-rules engine behind one small interface; the only module that imports it.
+
+Each program compiles to one ruleset holding three rules per criterion (met, not met, unknown).
+A case is asserted as a fact in a fresh session, so every matching rule fires once; the names
+of the rules that fired are the engine's verdict. Actions run synchronously in this thread:
+we drive the C engine's action loop ourselves instead of `durable.engine.Host`, whose
+background dispatcher threads and state updates would re-match rules against session state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import durable_rules_engine as _engine
+
+from eligibility.domain.conditions import Condition
+
+__all__ = ["EngineError", "RuleEngine", "RulesetDefinition"]
+
+RulesetDefinition = dict[str, Condition]
+"""Rule name -> the condition on the case fact that makes it fire."""
+
+_NOTHING_MATCHED = 1
+
+
+class EngineError(RuntimeError):
+    """The engine refused a ruleset (unknown operator, malformed condition) or a fact."""
+
+
+class RuleEngine:
+    """A set of immutable, named rulesets; build a new engine to change any of them."""
+
+    def __init__(self, rulesets: Mapping[str, RulesetDefinition]) -> None:
+        self._handles: dict[str, int] = {}
+        self._sessions = itertools.count()
+        self._lock = threading.Lock()
+        try:
+            for name, rules in rulesets.items():
+                self._handles[name] = _engine.create_ruleset(name, json.dumps(_as_durable(rules)))
+        except _engine.error as error:
+            self.close()
+            raise EngineError(f"durable-rules refused ruleset '{name}': {error}") from error
+
+    def fired(self, ruleset: str, fact: dict[str, Any]) -> list[str]:
+        """Assert `fact` into a fresh session of `ruleset`; return the names of the rules it fired."""
+        handle = self._handles[ruleset]
+        with self._lock:
+            session = str(next(self._sessions))
+            payload = json.dumps({**fact, "sid": session, "id": "case"})
+            try:
+                return _drain_actions(handle, _engine.assert_fact(handle, payload))
+            except _engine.error as error:
+                raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
+            finally:
+                _engine.delete_state(handle, session)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            _engine.delete_ruleset(handle)
+        self._handles.clear()
+
+    def __enter__(self) -> RuleEngine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
+    return {name: {"all": [{"m": condition}]} for name, condition in rules.items()}
+
+
+def _drain_actions(handle: int, asserted: tuple[int, int]) -> list[str]:
+    status, state = asserted[0], asserted[1]
+    if status == _NOTHING_MATCHED:
+        return []
+    fired: list[str] = []
+    action = _engine.start_action_for_state(handle, state)
+    message = action[1] if action else None
+    while message:
+        fired.extend(json.loads(message))
+        message = _engine.complete_and_start_action(handle, state)
+    return fired

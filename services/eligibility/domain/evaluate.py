@@ -1,0 +1,131 @@
+"""Compile programs into engine rulesets, and roll each program's criteria up into a decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from eligibility.domain.checks import compile_check, facts_to_collect, observe
+from eligibility.domain.conditions import all_of, eq
+from eligibility.domain.criteria import Criterion, Program
+from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
+from eligibility.domain.facts import FACT_KIND, case_fact
+from eligibility.domain.oncotree import OncoTree
+from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch_common.contracts.case import Case
+
+__all__ = ["CompiledRules", "compile_rules", "decide", "evaluate"]
+
+_SECTIONS = ("inclusion", "exclusion")
+_DECIDED = (CriterionStatus.MET, CriterionStatus.NOT_MET)
+"""Statuses with a rule each; a criterion for which neither rule fires is unknown."""
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """Programs, their rulesets in one engine, and the version (content hash) they came from."""
+
+    programs: tuple[Program, ...]
+    engine: RuleEngine
+    version: str
+    oncotree: OncoTree
+
+    def ruleset_name(self, program: Program) -> str:
+        return f"{self.version}:{program.id}"
+
+
+def compile_rules(programs: Iterable[Program], version: str, oncotree: OncoTree) -> CompiledRules:
+    programs = tuple(programs)
+    engine = RuleEngine({f"{version}:{p.id}": _ruleset(p) for p in programs})
+    return CompiledRules(programs, engine, version, oncotree)
+
+
+def _ruleset(program: Program) -> RulesetDefinition:
+    rules: RulesetDefinition = {}
+    for section, criterion in _criteria(program):
+        conditions = compile_check(criterion)
+        for status in _DECIDED:
+            rules[_rule_name(section, criterion, status)] = all_of(
+                eq("kind", FACT_KIND), getattr(conditions, status.value)
+            )
+    return rules
+
+
+def _criteria(program: Program) -> list[tuple[str, Criterion]]:
+    return [(section, c) for section in _SECTIONS for c in getattr(program, section)]
+
+
+def _rule_name(section: str, criterion: Criterion, status: CriterionStatus) -> str:
+    return f"{section}/{criterion.id}/{status.value}"
+
+
+def evaluate(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
+    """One decision per program that is not closed, in catalogue order."""
+    fact = case_fact(case, rules.oncotree)
+    return [
+        decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
+        for program in rules.programs
+        if program.status != "closed"
+    ]
+
+
+def decide(
+    case: Case, program: Program, fired: list[str], rules: CompiledRules, now: datetime
+) -> MatchDecided:
+    verdicts = _verdicts(program, fired)
+    results = [
+        CriterionResult(
+            criterion_id=criterion.id,
+            section=section,  # type: ignore[arg-type]
+            status=verdicts[(section, criterion.id)],
+            text=criterion.text,
+            observed=observe(criterion, case),
+        )
+        for section, criterion in _criteria(program)
+    ]
+    outcome = roll_up(results)
+    to_collect = [
+        fact
+        for section, criterion in _criteria(program)
+        for fact in facts_to_collect(criterion)
+        if verdicts[(section, criterion.id)] is CriterionStatus.UNKNOWN
+    ]
+    return MatchDecided(
+        case_id=case.case_id,
+        program_id=program.id,
+        program_title=program.title,
+        routes=list(program.notify),
+        outcome=outcome,
+        criteria=results,
+        facts_to_collect=list(dict.fromkeys(to_collect)) if outcome is Outcome.NEEDS_INFO else [],
+        rules_version=rules.version,
+        decided_at=now,
+    )
+
+
+def _verdicts(program: Program, fired: list[str]) -> dict[tuple[str, str], CriterionStatus]:
+    """What the engine decided per criterion: met, not met, or neither (unknown)."""
+    verdicts = {(section, c.id): CriterionStatus.UNKNOWN for section, c in _criteria(program)}
+    decided: set[tuple[str, str]] = set()
+    for name in fired:
+        section, criterion_id, status = name.split("/")
+        if (section, criterion_id) in decided:
+            raise EngineError(f"{program.id}: {section}/{criterion_id} is both met and not met")
+        decided.add((section, criterion_id))
+        verdicts[(section, criterion_id)] = CriterionStatus(status)
+    return verdicts
+
+
+def roll_up(results: list[CriterionResult]) -> Outcome:
+    """A definite failure outranks unknowns; an exclusion that is met is a failure."""
+    failing = {
+        ("inclusion", CriterionStatus.NOT_MET),
+        ("exclusion", CriterionStatus.MET),
+    }
+    statuses = {(r.section, r.status) for r in results}
+    if statuses & failing:
+        return Outcome.INELIGIBLE
+    if any(r.status is CriterionStatus.UNKNOWN for r in results):
+        return Outcome.NEEDS_INFO
+    return Outcome.ELIGIBLE

@@ -1,0 +1,81 @@
+"""What the eligibility service does with each case event; one function per event type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from eligibility.domain.evaluate import CompiledRules, evaluate
+from rarematch_common import metrics
+from rarematch_common.contracts import (
+    CASE_SUBMITTED,
+    CASE_UPDATED,
+    CASE_WITHDRAWN,
+    MATCH_DECIDED,
+    Case,
+    MatchDecided,
+    Outcome,
+)
+from rarematch_common.contracts.cloudevents import Envelope, encode
+from rarematch_common.kafka.records import Inbound, Outbound, RecordRejected
+from rarematch_common.logging import get_logger
+
+__all__ = ["EVENT_SOURCE", "handle_case_event", "match_records", "on_case", "reject_unknown_codes"]
+
+EVENT_SOURCE = "/rarematch/eligibility"
+
+
+def on_case(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
+    """Decisions worth publishing: every program whose outcome is not `ineligible`."""
+    reject_unknown_codes(case, rules)
+    with metrics.EVALUATION_SECONDS.time():
+        decisions = evaluate(case, rules, now)
+    published = [d for d in decisions if d.outcome is not Outcome.INELIGIBLE]
+    get_logger().info(
+        "case_evaluated",
+        rules_version=rules.version,
+        programs=len(decisions),
+        **{outcome.value: sum(d.outcome is outcome for d in decisions) for outcome in Outcome},
+    )
+    return published
+
+
+def reject_unknown_codes(case: Case, rules: CompiledRules) -> None:
+    """An OncoTree code the tree does not know cannot be matched: dead-letter, do not guess."""
+    if case.diagnosis is None or case.diagnosis.oncotree_code in rules.oncotree:
+        return
+    code = case.diagnosis.oncotree_code
+    hint = rules.oncotree.suggest(code)
+    raise RecordRejected(
+        "unknown_oncotree_code",
+        f"data.diagnosis.oncotree_code: '{code}' is not an OncoTree "
+        f"{rules.oncotree.version} code" + (f" (did you mean {hint}?)" if hint else ""),
+    )
+
+
+def match_records(decisions: Sequence[MatchDecided], topic: str) -> list[Outbound]:
+    for decision in decisions:
+        metrics.MATCH_EVENTS.labels(decision.outcome.value).inc()
+    return [
+        Outbound(topic, encode(MATCH_DECIDED, d, key=d.case_id, source=EVENT_SOURCE))
+        for d in decisions
+    ]
+
+
+def handle_case_event(
+    envelope: Envelope,
+    inbound: Inbound,
+    *,
+    rules: Callable[[], CompiledRules],
+    now: Callable[[], datetime],
+    matches_topic: str,
+) -> list[Outbound]:
+    """Route one decoded case event; the table below says what reacts to what."""
+    if envelope.event_type == CASE_WITHDRAWN:
+        get_logger().info("case_withdrawn")
+        return []
+    assert isinstance(envelope.body, Case)
+    return match_records(on_case(envelope.body, rules(), now()), matches_topic)
+
+
+HANDLED_EVENTS = (CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN)

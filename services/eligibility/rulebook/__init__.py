@@ -1,0 +1,1 @@
+"""Rule files on disk -> validated programs with file:line:column errors; the live rule set."""

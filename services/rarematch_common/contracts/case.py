@@ -1,0 +1,178 @@
+"""Case events as intake systems publish them: a pseudonymised rare-cancer case.
+
+Every clinical field is optional: a field that is absent means *not reported*, which the
+eligibility service treats as unknown, never as false. An empty list means "reported: none".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Age",
+    "AntigenResult",
+    "Biomarkers",
+    "Case",
+    "CaseWithdrawn",
+    "Diagnosis",
+    "Fusion",
+    "GermlineFinding",
+    "OrganFunction",
+    "PerformanceScore",
+    "SomaticVariant",
+    "TreatmentHistory",
+]
+
+CaseId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        description="Pseudonymous case id (no names, MRNs or contact details); the Kafka key.",
+        examples=["case-000123"],
+    ),
+]
+GeneSymbol = Annotated[
+    str,
+    Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,19}$", description="HGNC gene symbol", examples=["KRAS"]),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Age(_Strict):
+    """Age at submission; give months for young children, years otherwise."""
+
+    years: int | None = Field(default=None, ge=0, le=130)
+    months: int | None = Field(default=None, ge=0, le=1560, description="Total age in months")
+
+    @model_validator(mode="after")
+    def _one_consistent_value(self) -> Age:
+        if self.years is None and self.months is None:
+            raise ValueError("give age.years or age.months")
+        if self.years is not None and self.months is not None and self.months // 12 != self.years:
+            raise ValueError(
+                f"age.months={self.months} is {self.months // 12} years, not age.years={self.years}"
+            )
+        return self
+
+    @property
+    def in_months(self) -> int:
+        """Total months; ages given in whole years count from the start of that year."""
+        return self.months if self.months is not None else 12 * (self.years or 0)
+
+
+class Diagnosis(_Strict):
+    oncotree_code: str = Field(
+        pattern=r"^[A-Z0-9_]{2,20}$", description="OncoTree code", examples=["SYNS"]
+    )
+    disease_status: Literal["newly_diagnosed", "relapsed", "refractory"] | None = None
+    extent: Literal["localized", "locally_advanced", "metastatic"] | None = None
+    cns_involvement: bool | None = None
+
+
+class AntigenResult(_Strict):
+    antigen: str = Field(pattern=r"^[A-Za-z0-9-]{1,30}$", examples=["GD2", "HER2", "NY-ESO-1"])
+    status: Literal["positive", "negative"]
+    percent_cells: float | None = Field(default=None, ge=0, le=100)
+    intensity: Literal["0", "1+", "2+", "3+"] | None = None
+
+
+class SomaticVariant(_Strict):
+    gene: GeneSymbol
+    protein_change: str | None = Field(
+        default=None, pattern=r"^p\.[A-Za-z0-9*_=>?]+$", examples=["p.G12C"]
+    )
+
+
+class Fusion(_Strict):
+    gene_5p: GeneSymbol | None = Field(default=None, description="5' partner if known")
+    gene_3p: GeneSymbol = Field(description="3' partner (the kinase in NTRK/RET/ALK fusions)")
+
+
+class GermlineFinding(_Strict):
+    gene: GeneSymbol
+    classification: Literal["pathogenic", "likely_pathogenic", "vus", "benign"] = "pathogenic"
+
+
+class Biomarkers(_Strict):
+    comprehensive_genomic_profiling: bool | None = Field(
+        default=None,
+        description="True when a comprehensive panel was run: unreported variants/fusions are absent",
+    )
+    antigens: list[AntigenResult] | None = None
+    somatic_variants: list[SomaticVariant] | None = None
+    fusions: list[Fusion] | None = None
+    germline_findings: list[GermlineFinding] | None = None
+    germline_genes_tested: list[GeneSymbol] | None = Field(
+        default=None,
+        description="Genes covered by germline testing: a tested gene with no finding is absent",
+    )
+    msi_status: Literal["MSI-H", "MSI-L", "MSS"] | None = None
+    mmr_status: Literal["deficient", "proficient"] | None = None
+    tmb_mut_per_mb: float | None = Field(default=None, ge=0)
+
+
+class PerformanceScore(_Strict):
+    scale: Literal["ECOG", "Karnofsky", "Lansky"]
+    value: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _in_scale_range(self) -> PerformanceScore:
+        if self.scale == "ECOG" and self.value > 5:
+            raise ValueError("ECOG is 0-5")
+        if self.scale != "ECOG" and self.value % 10:
+            raise ValueError(f"{self.scale} is given in steps of 10")
+        return self
+
+
+class TreatmentHistory(_Strict):
+    prior_lines: int | None = Field(default=None, ge=0, le=30)
+    prior_therapy_classes: list[str] | None = Field(
+        default=None, examples=[["chemotherapy", "anti_GD2", "car_t"]]
+    )
+
+
+class OrganFunction(_Strict):
+    creatinine_clearance_ml_min: float | None = Field(default=None, ge=0)
+    alt_x_uln: float | None = Field(default=None, ge=0)
+    ast_x_uln: float | None = Field(default=None, ge=0)
+    bilirubin_x_uln: float | None = Field(default=None, ge=0)
+    lvef_percent: float | None = Field(default=None, ge=0, le=100)
+    anc_per_ul: float | None = Field(default=None, ge=0)
+    platelets_per_ul: float | None = Field(default=None, ge=0)
+    hemoglobin_g_dl: float | None = Field(default=None, ge=0)
+
+
+HlaAllele = Annotated[
+    str,
+    Field(
+        pattern=r"^(HLA-)?[A-Z][A-Z0-9]*\*\d{2,3}(:\d{2,3}){0,3}[NLSCAQ]?$",
+        examples=["A*02:01"],
+    ),
+]
+
+
+class Case(_Strict):
+    """Body of `case.submitted` and `case.updated`: the whole current case."""
+
+    case_id: CaseId
+    age: Age | None = None
+    sex: Literal["female", "male", "other"] | None = None
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1")
+    diagnosis: Diagnosis | None = None
+    biomarkers: Biomarkers | None = None
+    hla_alleles: list[HlaAllele] | None = None
+    performance: list[PerformanceScore] | None = None
+    treatment_history: TreatmentHistory | None = None
+    organ_function: OrganFunction | None = None
+
+
+class CaseWithdrawn(_Strict):
+    """Body of `case.withdrawn`: the case leaves matching (consent withdrawn, enrolled, died)."""
+
+    case_id: CaseId
+    reason: Literal["consent_withdrawn", "enrolled", "deceased", "other"] | None = None

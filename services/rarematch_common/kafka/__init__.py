@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by both services: topics, the consume-handle-produce loop, the DLT."""

@@ -1,0 +1,35 @@
+"""Records as the loop sees them: what came in (with its position) and what goes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rarematch_common.contracts.cloudevents import WireRecord
+
+__all__ = ["Inbound", "Outbound", "RecordRejected"]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    partition: int
+    offset: int
+    record: WireRecord
+
+    @property
+    def key_text(self) -> str | None:
+        return self.record.key.decode("utf-8", "replace") if self.record.key is not None else None
+
+
+@dataclass(frozen=True)
+class Outbound:
+    topic: str
+    record: WireRecord
+
+
+class RecordRejected(Exception):  # noqa: N818 - named for what happened to the record
+    """Raised by a handler for input it cannot accept; the loop dead-letters the record."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,0 +1,148 @@
+"""The consume -> decode -> handle -> produce -> commit loop, written once for both services.
+
+Per batch, in this order:
+1. poll a batch of records;
+2. decode each (CloudEvents binary mode + pydantic); an invalid record is dead-lettered;
+3. call the handler, which returns the records to produce; `RecordRejected` dead-letters;
+4. send everything, then `flush()` and check that every send was acknowledged (acks=all);
+5. only then commit the offsets of the batch.
+Any other exception stops the loop *without* committing, so the batch is redelivered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+
+from rarematch_common import metrics
+from rarematch_common.contracts.cloudevents import DecodeError, Envelope, WireRecord, decode
+from rarematch_common.kafka.dead_letter import dead_letter
+from rarematch_common.kafka.records import Inbound, Outbound, RecordRejected
+from rarematch_common.kafka.topics import Topic
+from rarematch_common.logging import bind_record, get_logger
+
+__all__ = ["DeliveryFailed", "Handler", "KafkaLoop", "connect"]
+
+Handler = Callable[[Envelope, Inbound], Sequence[Outbound]]
+
+
+class DeliveryFailed(RuntimeError):
+    """A produced record was not acknowledged; the batch is not committed."""
+
+
+class Consumer(Protocol):
+    def poll(
+        self, timeout_ms: int = ..., max_records: int | None = ...
+    ) -> dict[Any, list[Any]]: ...
+    def commit(self, offsets: dict[Any, Any] | None = ...) -> None: ...
+    def close(self) -> None: ...
+
+
+class Producer(Protocol):
+    def send(
+        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., headers: Any = ...
+    ) -> Any: ...
+    def flush(self, timeout: float | None = ...) -> None: ...
+    def close(self, timeout: float | None = ...) -> None: ...
+
+
+def connect(bootstrap: str, group_id: str, topic: str, client_id: str) -> tuple[Consumer, Producer]:
+    """A manually committing consumer in `group_id` and an idempotent acks=all producer."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+        max_poll_records=500,
+    )
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        linger_ms=5,
+        batch_size=256 * 1024,
+    )
+    return consumer, producer
+
+
+@dataclass
+class KafkaLoop:
+    service: str
+    source: Topic
+    dead_letter_topic: str
+    handler: Handler
+    consumer: Consumer
+    producer: Producer
+    poll_timeout_ms: int = 500
+
+    def process(self, inbound: Inbound) -> list[Outbound]:
+        """Everything to produce for one record; bad input becomes one dead-letter record."""
+        bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
+        metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
+        try:
+            envelope = decode(inbound.record, self.source.event_types)
+            return list(self.handler(envelope, inbound))
+        except (DecodeError, RecordRejected) as error:
+            return [self._reject(inbound, error.reason, str(error))]
+
+    def run_once(self) -> int:
+        """Process one polled batch end to end; return how many records it held."""
+        batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+        outbound: list[Outbound] = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for partition, records in batch.items():
+            for record in records:
+                outbound.extend(self.process(_inbound(record)))
+                offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+        if offsets:
+            self._deliver(outbound)
+            self.consumer.commit(offsets)
+        return sum(len(records) for records in batch.values())
+
+    def run(self, stop: threading.Event) -> None:
+        log = get_logger()
+        log.info("consumer_started", source=self.source.name)
+        try:
+            while not stop.is_set():
+                self.run_once()
+        finally:
+            self.consumer.close()
+            self.producer.close(timeout=10)
+            log.info("consumer_stopped", source=self.source.name)
+
+    def _deliver(self, outbound: list[Outbound]) -> None:
+        futures = [
+            self.producer.send(
+                out.topic,
+                value=out.record.value,
+                key=out.record.key,
+                headers=list(out.record.headers),
+            )
+            for out in outbound
+        ]
+        self.producer.flush()
+        failed = [f.exception for f in futures if f.failed()]
+        if failed:
+            raise DeliveryFailed(
+                f"{len(failed)} of {len(futures)} records not acknowledged: {failed[0]}"
+            )
+
+    def _reject(self, inbound: Inbound, reason: str, error: str) -> Outbound:
+        metrics.DEAD_LETTERED.labels(self.service, reason).inc()
+        get_logger().warning("dead_lettered", reason=reason, error=error)
+        return dead_letter(inbound, reason, error, self.dead_letter_topic, self.service)
+
+
+def _inbound(record: Any) -> Inbound:
+    headers = tuple((name, value or b"") for name, value in record.headers or ())
+    return Inbound(
+        record.topic, record.partition, record.offset, WireRecord(record.key, record.value, headers)
+    )

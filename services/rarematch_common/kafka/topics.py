@@ -1,0 +1,41 @@
+"""Topic names, what each carries, and what it is keyed by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rarematch_common.contracts import (
+    CASE_SUBMITTED,
+    CASE_UPDATED,
+    CASE_WITHDRAWN,
+    MATCH_DECIDED,
+)
+from rarematch_common.settings import KafkaSettings
+
+__all__ = ["Topic", "Topics"]
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    event_types: frozenset[str]
+    """CloudEvents types a consumer of this topic accepts; others are dead-lettered."""
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic is keyed by case id, so all events of a case stay ordered on one partition."""
+
+    cases: Topic
+    matches: Topic
+    cases_dead_letter: Topic
+
+    @classmethod
+    def from_settings(cls, settings: KafkaSettings) -> Topics:
+        return cls(
+            cases=Topic(
+                settings.cases_topic, frozenset({CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN})
+            ),
+            matches=Topic(settings.matches_topic, frozenset({MATCH_DECIDED})),
+            cases_dead_letter=Topic(settings.cases_dead_letter_topic, frozenset()),
+        )

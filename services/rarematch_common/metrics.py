@@ -1,0 +1,36 @@
+"""Every Prometheus metric of both services, in one place."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+__all__ = [
+    "DEAD_LETTERED",
+    "EVALUATION_SECONDS",
+    "MATCH_EVENTS",
+    "NOTIFICATIONS",
+    "RECORDS_CONSUMED",
+    "serve_metrics",
+]
+
+RECORDS_CONSUMED = Counter(
+    "rarematch_records_consumed_total", "Kafka records consumed", ["service", "topic"]
+)
+DEAD_LETTERED = Counter(
+    "rarematch_dead_lettered_total", "Records sent to a dead-letter topic", ["service", "reason"]
+)
+MATCH_EVENTS = Counter("rarematch_match_events_total", "Match events produced", ["outcome"])
+EVALUATION_SECONDS = Histogram(
+    "rarematch_evaluation_seconds",
+    "Time to evaluate one case against every program",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+NOTIFICATIONS = Counter(
+    "rarematch_notifications_total", "Notifications by channel and result", ["channel", "result"]
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose `/metrics` over HTTP on `port`; 0 disables it."""
+    if port:
+        start_http_server(port)
