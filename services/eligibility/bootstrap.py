@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.handlers import handle_case_event
 from eligibility.rulebook.store import RuleStore, load_rules
+from rarematch_common.kafka.admin import ensure_topics
 from rarematch_common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch_common.kafka.topics import Topics
 from rarematch_common.settings import EligibilitySettings
@@ -27,6 +28,7 @@ def bootstrap(
     store = RuleStore(load_rules(settings.rules_dir, bundled_oncotree()))
     topics = Topics.from_settings(settings)
     if consumer is None or producer is None:
+        ensure_topics(settings)
         consumer, producer = connect(
             settings.kafka_bootstrap,
             settings.eligibility_group,

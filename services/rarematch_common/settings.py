@@ -19,6 +19,9 @@ class KafkaSettings(BaseSettings):
     cases_topic: str = "rarematch.cases"
     matches_topic: str = "rarematch.matches"
     cases_dead_letter_topic: str = "rarematch.cases.DLT"
+    matches_dead_letter_topic: str = "rarematch.matches.DLT"
+    topic_partitions: int = Field(default=3, ge=1, description="For topics this service creates")
+    topic_replication: int = Field(default=1, ge=1)
     log_level: str = "INFO"
 
 

@@ -29,6 +29,7 @@ class Topics:
     cases: Topic
     matches: Topic
     cases_dead_letter: Topic
+    matches_dead_letter: Topic
 
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> Topics:
@@ -38,4 +39,5 @@ class Topics:
             ),
             matches=Topic(settings.matches_topic, frozenset({MATCH_DECIDED})),
             cases_dead_letter=Topic(settings.cases_dead_letter_topic, frozenset()),
+            matches_dead_letter=Topic(settings.matches_dead_letter_topic, frozenset()),
         )

@@ -1,0 +1,1 @@
+"""Notifier adapters: SMTP delivery and the routing file on disk."""

@@ -1,0 +1,126 @@
+"""`rarematch`: run the services, the local broker, the demo, and the rule authors' tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rarematch.localkafka import kafka_app
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Eligibility matching for rare-cancer gene- and cell-therapy programs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kafka_app, name="kafka")
+rules_app = typer.Typer(help="Tools for rule authors.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+schemas_app = typer.Typer(help="JSON Schemas of the event contracts.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+
+
+@app.command()
+def eligibility() -> None:
+    """Run the eligibility service (settings from RAREMATCH_* environment variables)."""
+    from eligibility.__main__ import main
+
+    main()
+
+
+@app.command()
+def notifier() -> None:
+    """Run the notifier service (settings from RAREMATCH_* environment variables)."""
+    from notifier.__main__ import main
+
+    main()
+
+
+@app.command()
+def publish(
+    paths: Annotated[list[Path], typer.Argument(help="Case JSON files or directories of them")],
+    event: Annotated[str, typer.Option(help="submitted, updated or withdrawn")] = "submitted",
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap; default RAREMATCH_KAFKA_BOOTSTRAP")
+    ] = None,
+) -> None:
+    """Publish case files as CloudEvents to the cases topic (a stand-in intake system)."""
+    from rarematch.publish import EVENT_TYPES, PublishError, case_files, publish_cases
+    from rarematch_common.settings import KafkaSettings
+
+    if event not in EVENT_TYPES:
+        _fail(f"--event must be one of {', '.join(EVENT_TYPES)}")
+    settings = KafkaSettings()
+    try:
+        ids = publish_cases(
+            case_files(paths), bootstrap or settings.kafka_bootstrap, settings.cases_topic, event
+        )
+    except PublishError as error:
+        _fail(str(error))
+    typer.echo(f"published {len(ids)} case.{event} events to {settings.cases_topic}")
+
+
+@app.command()
+def demo(
+    rules: Annotated[Path, typer.Option(help="Rules directory")] = Path("rules"),
+    cases: Annotated[Path, typer.Option(help="Sample cases directory")] = Path("examples/cases"),
+    logs: Annotated[Path, typer.Option(help="Where service logs go")] = Path("var/demo"),
+) -> None:
+    """Broker, both services and a loopback SMTP server; publish the sample cases; print emails."""
+    from rarematch.demo import run_demo
+    from rarematch.localkafka import BrokerError
+
+    try:
+        raise typer.Exit(run_demo(rules, cases, logs))
+    except BrokerError as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        typer.echo("interrupted; everything was stopped", err=True)
+        raise typer.Exit(130) from None
+
+
+@rules_app.command("lint")
+def rules_lint(
+    rules_dir: Annotated[Path, typer.Argument(help="Rules directory")] = Path("rules"),
+) -> None:
+    """Validate every program file; print `file:line:column: message` per error."""
+    from eligibility.domain.oncotree import bundled_oncotree
+    from eligibility.rulebook.files import read_program_files
+    from eligibility.rulebook.parse import parse_rule_files
+
+    rule_set, errors = parse_rule_files(read_program_files(rules_dir), bundled_oncotree())
+    for error in errors:
+        typer.echo(str(error), err=True)
+    if rule_set is None:
+        _fail(f"{len(errors)} error(s)")
+    typer.echo(f"{len(rule_set.programs)} programs OK (rules version {rule_set.version})")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: Annotated[Path, typer.Argument(help="Where to write")] = Path("schemas"),
+    check: Annotated[bool, typer.Option(help="Fail if files differ instead of writing")] = False,
+) -> None:
+    """Write the JSON Schemas of every event body (`--check`: report drift, write nothing)."""
+    from rarematch_common.contracts.schemas import EVENT_SCHEMAS, render_schema
+
+    stale = []
+    for name, model in EVENT_SCHEMAS.items():
+        path, text = directory / name, render_schema(model)
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+            continue
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    if stale:
+        _fail(f"out of date: {', '.join(stale)}; run `rarematch schemas export`")
+    typer.echo("schemas up to date" if check else f"wrote {len(EVENT_SCHEMAS)} schemas to {directory}")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)

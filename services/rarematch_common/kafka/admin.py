@@ -1,0 +1,31 @@
+"""Create the topics the services use, so consumers never wait for auto-creation."""
+
+from __future__ import annotations
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from rarematch_common.settings import KafkaSettings
+
+__all__ = ["ensure_topics"]
+
+
+def ensure_topics(settings: KafkaSettings) -> None:
+    """Create missing topics: case and match topics partitioned for scaling, DLTs with one."""
+    wanted = {
+        settings.cases_topic: settings.topic_partitions,
+        settings.matches_topic: settings.topic_partitions,
+        settings.cases_dead_letter_topic: 1,
+        settings.matches_dead_letter_topic: 1,
+    }
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="rarematch-admin")
+    try:
+        missing = set(wanted) - set(admin.list_topics())
+        for name in sorted(missing):
+            try:
+                admin.create_topics([NewTopic(name, wanted[name], settings.topic_replication)])
+            except TopicAlreadyExistsError:
+                pass  # another instance created it first
+    finally:
+        admin.close()

@@ -1,0 +1,50 @@
+"""Session-wide real Kafka broker (rarematch.localkafka) for tests marked `kafka`."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from rarematch.localkafka import BrokerConfig, BrokerError, down, up
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct currently-free TCP ports on 127.0.0.1 (held open together so they differ)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_config(tmp_path_factory: pytest.TempPathFactory) -> BrokerConfig:
+    """Free port pair, state under pytest's tmp dir, jar cache shared (RAREMATCH_CACHE_DIR)."""
+    port, controller_port = free_ports(2)
+    return BrokerConfig(
+        port=port,
+        controller_port=controller_port,
+        state_dir=tmp_path_factory.mktemp("kafka-broker"),
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_config: BrokerConfig) -> Iterator[str]:
+    """A running broker's bootstrap address; a broker that cannot start fails, never skips."""
+    try:
+        broker = up(kafka_config, say=lambda msg: print(f"[kafka] {msg}"))
+    except BrokerError as exc:
+        error = str(exc)
+    else:
+        error = ""
+    if error:
+        pytest.fail(f"local Kafka broker could not start: {error}", pytrace=False)
+    try:
+        yield broker.bootstrap
+    finally:
+        down(kafka_config, say=lambda msg: print(f"[kafka] {msg}"))
