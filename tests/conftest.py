@@ -10,6 +10,23 @@ import pytest
 from rarematch.localkafka import BrokerConfig, BrokerError, down, up
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the broker is marked `kafka` (run `pytest -m 'not kafka'` to skip)."""
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A skipped Kafka test is a failure: integration tests must run against the real broker."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and item.get_closest_marker("kafka") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"Kafka test skipped, which counts as a failure: {report.longrepr}"
+
+
 def free_ports(count: int) -> list[int]:
     """Distinct currently-free TCP ports on 127.0.0.1 (held open together so they differ)."""
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]

@@ -28,7 +28,9 @@ def on_match_decided(decision: MatchDecided, routing: Routing, email: Notifier) 
         email.send(to, render_email(decision))
     except Exception:
         metrics.NOTIFICATIONS.labels("email", "failed").inc()
-        get_logger().exception("notification_failed", channel="email", program_id=decision.program_id)
+        get_logger().exception(
+            "notification_failed", channel="email", program_id=decision.program_id
+        )
         raise
     metrics.NOTIFICATIONS.labels("email", "sent").inc()
     get_logger().info(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -118,9 +118,11 @@ def schemas_export(
         path.write_text(text, encoding="utf-8")
     if stale:
         _fail(f"out of date: {', '.join(stale)}; run `rarematch schemas export`")
-    typer.echo("schemas up to date" if check else f"wrote {len(EVENT_SCHEMAS)} schemas to {directory}")
+    typer.echo(
+        "schemas up to date" if check else f"wrote {len(EVENT_SCHEMAS)} schemas to {directory}"
+    )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)

@@ -43,14 +43,16 @@ def publish_cases(files: list[Path], bootstrap: str, topic: str, event: str) -> 
     try:
         futures = []
         for body in bodies:
-            case_id = str(body.case_id)  # type: ignore[attr-defined]
+            case_id = str(body.case_id)
             record = encode(event_type, body, key=case_id, source=SOURCE)
             futures.append(
-                producer.send(topic, value=record.value, key=record.key, headers=list(record.headers))
+                producer.send(
+                    topic, value=record.value, key=record.key, headers=list(record.headers)
+                )
             )
         producer.flush()
         for future in futures:
             future.get(timeout=30)
     finally:
         producer.close()
-    return [str(body.case_id) for body in bodies]  # type: ignore[attr-defined]
+    return [str(body.case_id) for body in bodies]

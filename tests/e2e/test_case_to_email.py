@@ -44,7 +44,8 @@ def test_case_published_with_kafka_python_yields_match_event_and_email(stack: St
         "mage-a4": "met",
         "hla-a0205": "not_met",
     }
-    assert "hla_alleles" not in body and "age" not in body, "no case content in match events"
+    assert "hla_alleles" not in body, "no case content in match events"
+    assert "age" not in body, "no case content in match events"
 
     [email] = stack.mail.wait_for(
         1, 60, where=lambda m: "NCT04044768" in m["Subject"] and "case-sarc-0001" in m["Subject"]

@@ -25,7 +25,9 @@ CE_HEADERS = [
 def test_invalid_records_go_to_the_dlt_and_the_next_case_is_processed(stack: Stack) -> None:
     producer = KafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
     topic = stack.eligibility.cases_topic
-    producer.send(topic, key=b"case-bad-json", value=b'{"case_id": "case-bad-json",', headers=CE_HEADERS)
+    producer.send(
+        topic, key=b"case-bad-json", value=b'{"case_id": "case-bad-json",', headers=CE_HEADERS
+    )
     producer.send(topic, key=b"case-no-headers", value=b'{"case_id": "case-no-headers"}')
     producer.send(
         topic,
@@ -35,9 +37,7 @@ def test_invalid_records_go_to_the_dlt_and_the_next_case_is_processed(stack: Sta
     )
     producer.flush()
     producer.close()
-    publish_cases(
-        [CASES / "basket-lung-kras-g12c.json"], stack.bootstrap, topic, "submitted"
-    )
+    publish_cases([CASES / "basket-lung-kras-g12c.json"], stack.bootstrap, topic, "submitted")
 
     dead = read_topic(
         stack.bootstrap, stack.eligibility.cases_dead_letter_topic, lambda rs: len(rs) >= 3
@@ -50,7 +50,8 @@ def test_invalid_records_go_to_the_dlt_and_the_next_case_is_processed(stack: Sta
     for headers in by_key.values():
         assert headers["dlq_topic"] == topic.encode()
         assert headers["dlq_service"] == b"eligibility"
-        assert int(headers["dlq_offset"]) >= 0 and int(headers["dlq_partition"]) >= 0
+        assert int(headers["dlq_offset"]) >= 0
+        assert int(headers["dlq_partition"]) >= 0
     original = next(r for r in dead if r.key == b"case-bad-json")  # type: ignore[attr-defined]
     assert original.value == b'{"case_id": "case-bad-json",'  # type: ignore[attr-defined]
 

@@ -50,7 +50,8 @@ def test_case_published_with_kcat_is_matched_and_readable_with_kcat(stack: Stack
         "content-type=application/json",
     ):
         assert header in headers.split(","), f"{header} missing from {headers}"
-    assert "ce_id=" in headers and "ce_time=" in headers
+    assert "ce_id=" in headers
+    assert "ce_time=" in headers
     assert json.loads(value)["outcome"] == "eligible"
 
 

@@ -1,4 +1,4 @@
-"""Each check kind in three small functions: compile it, say what the case showed, say what to collect.
+"""Each check kind as three small functions: compile it, report what it saw, name what to collect.
 
 `compile_*` returns the durable-rules conditions for met, not met and unknown. They are built
 to be mutually exclusive and exhaustive over every case fact; missing data compiles to unknown,

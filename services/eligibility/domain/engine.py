@@ -46,7 +46,7 @@ class RuleEngine:
             raise EngineError(f"durable-rules refused ruleset '{name}': {error}") from error
 
     def fired(self, ruleset: str, fact: dict[str, Any]) -> list[str]:
-        """Assert `fact` into a fresh session of `ruleset`; return the names of the rules it fired."""
+        """Assert `fact` in a fresh session of `ruleset`; return the names of the rules it fired."""
         handle = self._handles[ruleset]
         with self._lock:
             session = str(next(self._sessions))

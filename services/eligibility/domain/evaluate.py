@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from eligibility.domain.checks import compile_check, facts_to_collect, observe
 from eligibility.domain.conditions import all_of, eq
@@ -17,7 +18,8 @@ from rarematch_common.contracts.case import Case
 
 __all__ = ["CompiledRules", "compile_rules", "decide", "evaluate"]
 
-_SECTIONS = ("inclusion", "exclusion")
+Section = Literal["inclusion", "exclusion"]
+_SECTIONS: tuple[Section, ...] = ("inclusion", "exclusion")
 _DECIDED = (CriterionStatus.MET, CriterionStatus.NOT_MET)
 """Statuses with a rule each; a criterion for which neither rule fires is unknown."""
 
@@ -52,7 +54,7 @@ def _ruleset(program: Program) -> RulesetDefinition:
     return rules
 
 
-def _criteria(program: Program) -> list[tuple[str, Criterion]]:
+def _criteria(program: Program) -> list[tuple[Section, Criterion]]:
     return [(section, c) for section in _SECTIONS for c in getattr(program, section)]
 
 
@@ -77,7 +79,7 @@ def decide(
     results = [
         CriterionResult(
             criterion_id=criterion.id,
-            section=section,  # type: ignore[arg-type]
+            section=section,
             status=verdicts[(section, criterion.id)],
             text=criterion.text,
             observed=observe(criterion, case),
@@ -106,7 +108,9 @@ def decide(
 
 def _verdicts(program: Program, fired: list[str]) -> dict[tuple[str, str], CriterionStatus]:
     """What the engine decided per criterion: met, not met, or neither (unknown)."""
-    verdicts = {(section, c.id): CriterionStatus.UNKNOWN for section, c in _criteria(program)}
+    verdicts: dict[tuple[str, str], CriterionStatus] = {
+        (section, c.id): CriterionStatus.UNKNOWN for section, c in _criteria(program)
+    }
     decided: set[tuple[str, str]] = set()
     for name in fired:
         section, criterion_id, status = name.split("/")

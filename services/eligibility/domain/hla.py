@@ -1,4 +1,4 @@
-"""HLA alleles with their resolution: `A*02:01` satisfies `A*02:01` and `A*02`, never the reverse."""
+"""HLA alleles and their resolution: `A*02:01` satisfies `A*02:01` and `A*02`, not the reverse."""
 
 from __future__ import annotations
 

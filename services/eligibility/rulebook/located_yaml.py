@@ -66,7 +66,7 @@ def _convert(
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = constructor.construct_object(key_node)
             result[key] = _convert(value_node, (*path, key), locations, constructor)
             if not isinstance(value_node, yaml.ScalarNode):  # point at the key of a block
                 locations[(*path, key)] = Location(
@@ -77,4 +77,4 @@ def _convert(
         return [
             _convert(item, (*path, i), locations, constructor) for i, item in enumerate(node.value)
         ]
-    return constructor.construct_object(node)  # type: ignore[no-untyped-call]
+    return constructor.construct_object(node)

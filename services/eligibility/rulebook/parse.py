@@ -1,4 +1,4 @@
-"""Rule-file text -> a validated Program, or errors that say file:line:column, what, and what to do."""
+"""Rule-file text -> a validated Program, or errors saying file:line:column and what to do."""
 
 from __future__ import annotations
 

@@ -28,7 +28,5 @@ def load_routing(rules_dir: Path) -> Routing:
     except yaml.YAMLError as error:
         raise RoutingFileError(f"{path}: {error}") from error
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise RoutingFileError(f"{path}: {problems}") from error

@@ -54,4 +54,6 @@ def render_email(decision: MatchDecided) -> Message:
 def _criterion_line(result: CriterionResult) -> str:
     seen = f" [seen: {result.observed}]" if result.observed else ""
     section = "exclusion " if result.section == "exclusion" else ""
-    return f"  - {STATUS_MARKS[result.status]:8} {section}{result.criterion_id}: {result.text}{seen}"
+    return (
+        f"  - {STATUS_MARKS[result.status]:8} {section}{result.criterion_id}: {result.text}{seen}"
+    )

@@ -101,7 +101,7 @@ class GermlineFinding(_Strict):
 class Biomarkers(_Strict):
     comprehensive_genomic_profiling: bool | None = Field(
         default=None,
-        description="True when a comprehensive panel was run: unreported variants/fusions are absent",
+        description="True after comprehensive profiling: unreported variants/fusions are absent",
     )
     antigens: list[AntigenResult] | None = None
     somatic_variants: list[SomaticVariant] | None = None

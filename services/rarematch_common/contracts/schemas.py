@@ -20,5 +20,8 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
 
 def render_schema(model: type[BaseModel]) -> str:
     """Stable text (sorted keys, trailing newline) so the drift check compares bytes."""
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **model.model_json_schema(),
+    }
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -19,13 +21,13 @@ def ensure_topics(settings: KafkaSettings) -> None:
         settings.cases_dead_letter_topic: 1,
         settings.matches_dead_letter_topic: 1,
     }
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="rarematch-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="rarematch-admin"
+    )
     try:
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):
-            try:
+            with suppress(TopicAlreadyExistsError):  # another instance created it first
                 admin.create_topics([NewTopic(name, wanted[name], settings.topic_replication)])
-            except TopicAlreadyExistsError:
-                pass  # another instance created it first
     finally:
         admin.close()

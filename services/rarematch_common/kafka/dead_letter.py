@@ -1,4 +1,4 @@
-"""The default error hook: the original record, untouched, plus headers saying why and from where."""
+"""The default error hook: the original record, untouched, plus headers saying why and where."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ DLQ_HEADERS = ("dlq_reason", "dlq_error", "dlq_topic", "dlq_partition", "dlq_off
 def dead_letter(inbound: Inbound, reason: str, error: str, topic: str, service: str) -> Outbound:
     """The record as it arrived (key, value, headers) with `dlq_*` headers appended."""
     original = inbound.record
-    headers = tuple(h for h in original.headers if not h[0].startswith("dlq_")) + (
+    headers = (
+        *(h for h in original.headers if not h[0].startswith("dlq_")),
         ("dlq_reason", reason.encode()),
         ("dlq_error", error.encode("utf-8", "replace")[:4000]),
         ("dlq_topic", inbound.topic.encode()),

@@ -27,7 +27,7 @@ class Outbound:
     record: WireRecord
 
 
-class RecordRejected(Exception):  # noqa: N818 - named for what happened to the record
+class RecordRejected(Exception):
     """Raised by a handler for input it cannot accept; the loop dead-letters the record."""
 
     def __init__(self, reason: str, message: str) -> None:
