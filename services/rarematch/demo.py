@@ -1,17 +1,17 @@
 """`make demo`: a real broker, both services, a loopback SMTP server that prints what it receives.
 
-Everything runs on 127.0.0.1 in a fresh broker state directory and is stopped on exit,
-on Ctrl-C as well.
+Everything runs on 127.0.0.1, with a fresh broker state in `var/demo/kafka`, and is stopped
+on exit, on Ctrl-C and on SIGTERM as well.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -36,11 +36,13 @@ SERVICES = ("eligibility", "notifier")
 
 def run_demo(rules_dir: Path, cases_dir: Path, log_dir: Path, timeout_s: float = 120.0) -> int:
     """Run the whole flow once; return 0 when every expected notification arrived."""
+    signal.signal(signal.SIGTERM, _interrupt)
     files = case_files([cases_dir])
     expected = _expected_notifications(rules_dir, files)
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rarematch-demo-")))
+        state = log_dir / "kafka"  # a fresh broker each run: no offsets or cases left over
+        shutil.rmtree(state, ignore_errors=True)
         port = int(os.environ.get("RAREMATCH_DEMO_KAFKA_PORT", DEMO_KAFKA_PORT))
         broker = localkafka.BrokerConfig(port=port, controller_port=port + 1, state_dir=state)
         bootstrap = stack.enter_context(_broker(broker))
@@ -117,6 +119,10 @@ def _print_email(message: EmailMessage) -> None:
         f"\n----- email to {message['To']}\nSubject: {message['Subject']}\n\n{email_text(message)}",
         flush=True,
     )
+
+
+def _interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _free_port() -> int:

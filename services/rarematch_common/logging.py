@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-__all__ = ["bind_record", "configure_logging", "get_logger"]
+__all__ = ["bind_record", "configure_logging", "get_logger", "unbind_record"]
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -33,6 +33,10 @@ def bind_record(topic: str, partition: int, offset: int, case_id: str | None) ->
     structlog.contextvars.bind_contextvars(
         topic=topic, partition=partition, offset=offset, case_id=case_id
     )
+
+
+def unbind_record() -> None:
+    structlog.contextvars.unbind_contextvars("topic", "partition", "offset", "case_id")
 
 
 def get_logger() -> structlog.stdlib.BoundLogger:

@@ -23,7 +23,7 @@ from rarematch_common.contracts.cloudevents import DecodeError, Envelope, WireRe
 from rarematch_common.kafka.dead_letter import dead_letter
 from rarematch_common.kafka.records import Inbound, Outbound, RecordRejected
 from rarematch_common.kafka.topics import Topic
-from rarematch_common.logging import bind_record, get_logger
+from rarematch_common.logging import bind_record, get_logger, unbind_record
 
 __all__ = ["DeliveryFailed", "Handler", "KafkaLoop", "connect"]
 
@@ -102,6 +102,7 @@ class KafkaLoop:
             for record in records:
                 outbound.extend(self.process(_inbound(record)))
                 offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+        unbind_record()
         if offsets:
             self._deliver(outbound)
             self.consumer.commit(offsets)
