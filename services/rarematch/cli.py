@@ -7,9 +7,13 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from eligibility.cli import explain, rules_app
 from rarematch.localkafka import kafka_app
 
-__all__ = ["app"]
+__all__ = ["PROGRAM_SCHEMA", "app"]
+
+PROGRAM_SCHEMA = "program.schema.json"
+"""Point editors at this (e.g. `# yaml-language-server: $schema=...`) to validate while typing."""
 
 app = typer.Typer(
     help="Eligibility matching for rare-cancer gene- and cell-therapy programs.",
@@ -17,8 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_app, name="kafka")
-rules_app = typer.Typer(help="Tools for rule authors.", no_args_is_help=True)
-app.add_typer(rules_app, name="rules")
+app.add_typer(rules_app, name="rules", no_args_is_help=True)
+app.command()(explain)
 schemas_app = typer.Typer(help="JSON Schemas of the event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 
@@ -82,33 +86,18 @@ def demo(
         raise typer.Exit(130) from None
 
 
-@rules_app.command("lint")
-def rules_lint(
-    rules_dir: Annotated[Path, typer.Argument(help="Rules directory")] = Path("rules"),
-) -> None:
-    """Validate every program file; print `file:line:column: message` per error."""
-    from eligibility.domain.oncotree import bundled_oncotree
-    from eligibility.rulebook.files import read_program_files
-    from eligibility.rulebook.parse import parse_rule_files
-
-    rule_set, errors = parse_rule_files(read_program_files(rules_dir), bundled_oncotree())
-    for error in errors:
-        typer.echo(str(error), err=True)
-    if rule_set is None:
-        _fail(f"{len(errors)} error(s)")
-    typer.echo(f"{len(rule_set.programs)} programs OK (rules version {rule_set.version})")
-
-
 @schemas_app.command("export")
 def schemas_export(
     directory: Annotated[Path, typer.Argument(help="Where to write")] = Path("schemas"),
     check: Annotated[bool, typer.Option(help="Fail if files differ instead of writing")] = False,
 ) -> None:
-    """Write the JSON Schemas of every event body (`--check`: report drift, write nothing)."""
+    """Write the JSON Schemas of event bodies and program files (`--check`: drift, no writes)."""
+    from eligibility.domain.criteria import Program
     from rarematch_common.contracts.schemas import EVENT_SCHEMAS, render_schema
 
+    schemas = {**EVENT_SCHEMAS, PROGRAM_SCHEMA: Program}
     stale = []
-    for name, model in EVENT_SCHEMAS.items():
+    for name, model in schemas.items():
         path, text = directory / name, render_schema(model)
         if check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -118,9 +107,7 @@ def schemas_export(
         path.write_text(text, encoding="utf-8")
     if stale:
         _fail(f"out of date: {', '.join(stale)}; run `rarematch schemas export`")
-    typer.echo(
-        "schemas up to date" if check else f"wrote {len(EVENT_SCHEMAS)} schemas to {directory}"
-    )
+    typer.echo("schemas up to date" if check else f"wrote {len(schemas)} schemas to {directory}")
 
 
 def _fail(message: str) -> NoReturn:

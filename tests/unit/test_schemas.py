@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from eligibility.domain.criteria import Program
+from rarematch.cli import PROGRAM_SCHEMA
 from rarematch_common.contracts.schemas import EVENT_SCHEMAS, render_schema
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -23,8 +25,15 @@ def test_exported_schema_matches_model(name: str) -> None:
     )
 
 
+def test_program_file_schema_matches_model() -> None:
+    exported = SCHEMAS / PROGRAM_SCHEMA
+    assert exported.read_text(encoding="utf-8") == render_schema(Program), (
+        f"{exported} drifted: run `rarematch schemas export` and commit"
+    )
+
+
 def test_no_stray_schema_files() -> None:
-    assert {p.name for p in SCHEMAS.glob("*.json")} == set(EVENT_SCHEMAS)
+    assert {p.name for p in SCHEMAS.glob("*.json")} == {*EVENT_SCHEMAS, PROGRAM_SCHEMA}
 
 
 @pytest.mark.parametrize("case_file", sorted(CASES.glob("*.json")), ids=lambda p: p.name)

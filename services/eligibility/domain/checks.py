@@ -30,15 +30,31 @@ from eligibility.domain.criteria import (
     AgeCheck,
     AntigenCheck,
     CheckNode,
+    CnsInvolvementCheck,
     Composite,
+    CountryCheck,
     DiagnosisCheck,
+    DiseaseStatusCheck,
+    ExtentCheck,
     FusionCheck,
     GermlineCheck,
     HlaCheck,
     MismatchRepairCheck,
+    OrganFunctionCheck,
+    PerformanceCheck,
+    PriorLinesCheck,
+    PriorTherapyCheck,
+    SexCheck,
+    TmbCheck,
     VariantCheck,
 )
-from eligibility.domain.facts import antigen_key, variant_key
+from eligibility.domain.facts import (
+    INTENSITY_RANK,
+    antigen_key,
+    fusion_pair_key,
+    therapy_key,
+    variant_key,
+)
 from eligibility.domain.hla import parse_allele
 from rarematch_common.contracts.case import Biomarkers, Case
 
@@ -147,17 +163,34 @@ def _observe_diagnosis(_: DiagnosisCheck, case: Case) -> str | None:
 
 
 def _compile_antigen(check: AntigenCheck) -> Conditions:
-    status = f"antigen.{antigen_key(check.name)}.status"
-    percent = f"antigen.{antigen_key(check.name)}.pct"
+    base = f"antigen.{antigen_key(check.name)}"
+    status = f"{base}.status"
     if check.status == "negative":
         return Conditions(eq(status, "negative"), eq(status, "positive"), lacks(status))
-    if check.min_percent is None:
-        return Conditions(eq(status, "positive"), eq(status, "negative"), lacks(status))
-    positive = eq(status, "positive")
+    parts = [Conditions(eq(status, "positive"), eq(status, "negative"), lacks(status))]
+    if check.min_percent is not None:
+        parts.append(_at_least(f"{base}.pct", check.min_percent))
+    if check.min_intensity is not None:
+        parts.append(_at_least(f"{base}.intensity", INTENSITY_RANK[check.min_intensity]))
+    return _conjunction(parts)
+
+
+def _at_least(path: str, minimum: float) -> Conditions:
+    return Conditions(gte(path, minimum), lt(path, minimum), lacks(path))
+
+
+def _conjunction(parts: list[Conditions]) -> Conditions:
+    """`all` of leaf parts under three-valued logic, unknown spelled out (for leaf checks)."""
+    if len(parts) == 1:
+        return parts[0]
+    unknowns = [p.unknown for p in parts if p.unknown is not None]
     return Conditions(
-        met=all_of(positive, gte(percent, check.min_percent)),
-        not_met=any_of(eq(status, "negative"), all_of(positive, lt(percent, check.min_percent))),
-        unknown=any_of(lacks(status), all_of(positive, lacks(percent))),
+        met=all_of(*(p.met for p in parts)),
+        not_met=any_of(*(p.not_met for p in parts)),
+        unknown=all_of(
+            *(any_of(p.met, p.unknown) for p in parts if p.unknown is not None),
+            any_of(*unknowns),
+        ),
     )
 
 
@@ -166,8 +199,18 @@ def _observe_antigen(check: AntigenCheck, case: Case) -> str | None:
     for result in results:
         if antigen_key(result.antigen) == antigen_key(check.name):
             percent = f" {result.percent_cells:g}%" if result.percent_cells is not None else ""
-            return f"{result.antigen} {result.status}{percent}"
+            intensity = f" {result.intensity}" if result.intensity else ""
+            return f"{result.antigen} {result.status}{percent}{intensity}"
     return None
+
+
+def _antigen_to_collect(check: AntigenCheck) -> str:
+    details = [
+        "% of cells" if check.min_percent is not None else "",
+        "IHC intensity" if check.min_intensity is not None else "",
+    ]
+    detail = ", ".join(d for d in details if d)
+    return f"{check.name} expression" + (f" ({detail})" if detail else "")
 
 
 # --- somatic variants and fusions: absent only after comprehensive profiling --------------------
@@ -202,12 +245,32 @@ def _observe_variant(check: VariantCheck, case: Case) -> str | None:
 
 
 def _compile_fusion(check: FusionCheck) -> Conditions:
-    paths = [f"fusion.{field_token(gene)}" for gene in check.genes]
-    none_seen = all_of(*(lacks(path) for path in paths))
+    genes = [f"fusion.{field_token(gene)}" for gene in check.genes]
+    if not check.partners:
+        none_seen = all_of(*(lacks(path) for path in genes))
+        return Conditions(
+            met=any_of(*(has(path) for path in genes)),
+            not_met=all_of(none_seen, eq("cgp", True)),
+            unknown=all_of(none_seen, eq("cgp", False)),
+        )
+    pairs = [
+        f"fusion_pair.{fusion_pair_key(gene, partner)}"
+        for gene in check.genes
+        for partner in check.partners
+    ]
+    unpaired = [f"fusion_unpaired.{field_token(gene)}" for gene in (*check.genes, *check.partners)]
+    no_pair = all_of(*(lacks(path) for path in pairs))
+    gene_known = any_of(eq("cgp", True), *(has(path) for path in genes))
     return Conditions(
-        met=any_of(*(has(path) for path in paths)),
-        not_met=all_of(none_seen, eq("cgp", True)),
-        unknown=all_of(none_seen, eq("cgp", False)),
+        met=any_of(*(has(path) for path in pairs)),
+        not_met=all_of(no_pair, gene_known, *(lacks(path) for path in unpaired)),
+        unknown=all_of(
+            no_pair,
+            any_of(
+                all_of(eq("cgp", False), *(lacks(path) for path in genes)),
+                *(has(path) for path in unpaired),
+            ),
+        ),
     )
 
 
@@ -282,6 +345,64 @@ def _observe_mismatch_repair(_: MismatchRepairCheck, case: Case) -> str | None:
     return ", ".join(p for p in parts if p) or None
 
 
+# --- one of a few values, and numeric bounds ------------------------------------------------
+
+
+def _one_of(path: str, values: list[str] | list[bool]) -> Conditions:
+    return Conditions(
+        met=any_of(*(eq(path, v) for v in values)),
+        not_met=all_of(has(path), *(neq(path, v) for v in values)),
+        unknown=lacks(path),
+    )
+
+
+def _within(path: str, low: float | None, high: float | None) -> Conditions:
+    return Conditions(
+        met=all_of(
+            gte(path, low) if low is not None else has(path),
+            lte(path, high) if high is not None else {},
+        ),
+        not_met=any_of(
+            lt(path, low) if low is not None else {},
+            gt(path, high) if high is not None else {},
+        ),
+        unknown=lacks(path),
+    )
+
+
+def _values(*values: object) -> str | None:
+    shown = [str(v) for v in values if v is not None]
+    return ", ".join(shown) or None
+
+
+def _compile_prior_therapy(check: PriorTherapyCheck) -> Conditions:
+    paths = [f"prior.{therapy_key(c)}" for c in check.classes]
+    return Conditions(
+        met=any_of(*(has(path) for path in paths)),
+        not_met=all_of(eq("prior_reported", True), *(lacks(path) for path in paths)),
+        unknown=lacks("prior_reported"),
+    )
+
+
+def _observe_prior_therapy(check: PriorTherapyCheck, case: Case) -> str | None:
+    history = case.treatment_history
+    if history is None or history.prior_therapy_classes is None:
+        return None
+    wanted = {therapy_key(c) for c in check.classes}
+    seen = [c for c in history.prior_therapy_classes if therapy_key(c) in wanted]
+    return ", ".join(seen) if seen else "none of " + "/".join(check.classes)
+
+
+def _observe_performance(check: PerformanceCheck, case: Case) -> str | None:
+    scores = [s for s in case.performance or [] if s.scale == check.scale]
+    return f"{check.scale} {scores[0].value}" if scores else None
+
+
+def _observe_organ(check: OrganFunctionCheck, case: Case) -> str | None:
+    value = getattr(case.organ_function, check.measure, None) if case.organ_function else None
+    return f"{check.measure} {value:g}" if value is not None else None
+
+
 # --- HLA ---------------------------------------------------------------------------------------
 
 
@@ -305,14 +426,56 @@ def _observe_hla(check: HlaCheck, case: Case) -> str | None:
 
 _KINDS: dict[type, _Kind] = {
     AgeCheck: _Kind(_compile_age, _observe_age, lambda c: "age"),
+    SexCheck: _Kind(lambda c: _one_of("sex", c.is_), lambda c, case: case.sex, lambda c: "sex"),
+    CountryCheck: _Kind(
+        lambda c: _one_of("country", c.all_countries),
+        lambda c, case: case.country,
+        lambda c: "country of treatment",
+    ),
+    DiseaseStatusCheck: _Kind(
+        lambda c: _one_of("dx_status", c.is_),
+        lambda c, case: _values(case.diagnosis and case.diagnosis.disease_status),
+        lambda c: "disease status (newly diagnosed, relapsed or refractory)",
+    ),
+    ExtentCheck: _Kind(
+        lambda c: _one_of("dx_extent", c.is_),
+        lambda c, case: _values(case.diagnosis and case.diagnosis.extent),
+        lambda c: "disease extent",
+    ),
+    CnsInvolvementCheck: _Kind(
+        lambda c: _one_of("cns", [c.present]),
+        lambda c, case: _values(case.diagnosis and case.diagnosis.cns_involvement),
+        lambda c: "CNS involvement",
+    ),
+    TmbCheck: _Kind(
+        lambda c: _within("tmb", c.min, c.max),
+        lambda c, case: _values(case.biomarkers and case.biomarkers.tmb_mut_per_mb),
+        lambda c: "tumour mutational burden",
+    ),
+    PerformanceCheck: _Kind(
+        lambda c: _within(f"perf.{c.scale}", c.min, c.max),
+        _observe_performance,
+        lambda c: f"{c.scale} performance status",
+    ),
+    PriorLinesCheck: _Kind(
+        lambda c: _within("prior_lines", c.min, c.max),
+        lambda c, case: _values(case.treatment_history and case.treatment_history.prior_lines),
+        lambda c: "number of prior lines of therapy",
+    ),
+    PriorTherapyCheck: _Kind(
+        _compile_prior_therapy,
+        _observe_prior_therapy,
+        lambda c: "prior therapies (" + "/".join(c.classes) + ")",
+    ),
+    OrganFunctionCheck: _Kind(
+        lambda c: _within(f"organ.{c.measure}", c.min, c.max),
+        _observe_organ,
+        lambda c: c.measure.replace("_", " "),
+    ),
     DiagnosisCheck: _Kind(
         _compile_diagnosis, _observe_diagnosis, lambda c: "diagnosis (OncoTree code)"
     ),
-    AntigenCheck: _Kind(
-        _compile_antigen,
-        _observe_antigen,
-        lambda c: f"{c.name} expression" + (" (% of cells)" if c.min_percent else ""),
-    ),
+    AntigenCheck: _Kind(_compile_antigen, _observe_antigen, _antigen_to_collect),
     VariantCheck: _Kind(
         _compile_variant,
         _observe_variant,

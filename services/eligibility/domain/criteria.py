@@ -9,30 +9,60 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eligibility.domain.hla import parse_allele
+from rarematch_common.contracts import CriterionStatus, Outcome
+from rarematch_common.contracts.case import Case
 
 __all__ = [
+    "CHECK_FIELDS",
+    "REGIONS",
     "AgeCheck",
     "AntigenCheck",
     "Check",
     "CheckNode",
+    "CnsInvolvementCheck",
     "Composite",
+    "CountryCheck",
     "Criterion",
     "DiagnosisCheck",
+    "DiseaseStatusCheck",
+    "Expectation",
+    "ExtentCheck",
     "FusionCheck",
     "GermlineCheck",
     "HlaCheck",
     "MismatchRepairCheck",
+    "OrganFunctionCheck",
+    "PerformanceCheck",
+    "PriorLinesCheck",
+    "PriorTherapyCheck",
     "Program",
+    "ProgramTest",
+    "SexCheck",
     "Site",
+    "TmbCheck",
     "VariantCheck",
+    "iter_checks",
 ]
 
 Gene = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,19}$")]
+
+_EU = (
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+)  # fmt: skip
+REGIONS: dict[str, tuple[str, ...]] = {
+    "EU": _EU,
+    "EEA": (*_EU, "IS", "LI", "NO"),
+    "UK": ("GB",),
+    "North_America": ("US", "CA"),
+    "Greater_China": ("CN", "HK", "MO", "TW"),
+}
+Region = Literal["EU", "EEA", "UK", "North_America", "Greater_China"]
 
 
 class _Model(BaseModel):
@@ -78,14 +108,18 @@ class DiagnosisCheck(_Model):
 
 
 class AntigenCheck(_Model):
+    """Antigen expression; `min_percent` of cells and `min_intensity` (IHC) refine a positive."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9-]{1,30}$")
     status: Literal["positive", "negative"] = "positive"
     min_percent: float | None = Field(default=None, gt=0, le=100)
+    min_intensity: Literal["1+", "2+", "3+"] | None = None
 
     @model_validator(mode="after")
-    def _percent_needs_positive(self) -> AntigenCheck:
-        if self.min_percent is not None and self.status != "positive":
-            raise ValueError("min_percent applies only to status: positive")
+    def _refinements_need_positive(self) -> AntigenCheck:
+        refined = self.min_percent is not None or self.min_intensity is not None
+        if refined and self.status != "positive":
+            raise ValueError("min_percent and min_intensity apply only to status: positive")
         return self
 
 
@@ -97,9 +131,10 @@ class VariantCheck(_Model):
 
 
 class FusionCheck(_Model):
-    """A fusion involving any of `genes`, with any partner (NTRK1/2/3, RET …)."""
+    """A fusion of any of `genes` with any partner (NTRK1/2/3, RET …), or with one of `partners`."""
 
     genes: list[Gene] = Field(min_length=1)
+    partners: list[Gene] = Field(default_factory=list)
 
 
 class GermlineCheck(_Model):
@@ -125,25 +160,140 @@ class HlaCheck(_Model):
         return str(parse_allele(value))
 
 
+class _Bounds(_Model):
+    """Inclusive numeric bounds; at least one, and not inverted."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded_and_ordered(self) -> _Bounds:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: the range is empty")
+        return self
+
+
+class SexCheck(_Model):
+    is_: list[Literal["female", "male", "other"]] = Field(alias="is", min_length=1)
+
+
+class CountryCheck(_Model):
+    """Where the patient can be treated: ISO 3166-1 codes and/or named regions."""
+
+    countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> CountryCheck:
+        if not self.countries and not self.regions:
+            raise ValueError("give countries, regions or both")
+        return self
+
+    @property
+    def all_countries(self) -> list[str]:
+        expanded = [code for region in self.regions for code in REGIONS[region]]
+        return sorted({*self.countries, *expanded})
+
+
+class DiseaseStatusCheck(_Model):
+    """Relapsed / refractory / newly diagnosed, as the protocol lists them."""
+
+    is_: list[Literal["newly_diagnosed", "relapsed", "refractory"]] = Field(
+        alias="is", min_length=1
+    )
+
+
+class ExtentCheck(_Model):
+    is_: list[Literal["localized", "locally_advanced", "metastatic"]] = Field(
+        alias="is", min_length=1
+    )
+
+
+class CnsInvolvementCheck(_Model):
+    """Met when the case's CNS involvement equals `present`."""
+
+    present: bool
+
+
+class TmbCheck(_Bounds):
+    """Tumour mutational burden in mutations per megabase."""
+
+
+class PerformanceCheck(_Bounds):
+    """A performance score on one scale (ECOG 0-5; Karnofsky and Lansky 0-100)."""
+
+    scale: Literal["ECOG", "Karnofsky", "Lansky"]
+
+
+class PriorLinesCheck(_Bounds):
+    """Number of prior lines of systemic therapy."""
+
+
+class PriorTherapyCheck(_Model):
+    """Any prior therapy of these classes (car_t, gene_therapy, anti_GD2, …)."""
+
+    classes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]] = Field(min_length=1)
+
+
+OrganMeasure = Literal[
+    "creatinine_clearance_ml_min",
+    "alt_x_uln",
+    "ast_x_uln",
+    "bilirubin_x_uln",
+    "lvef_percent",
+    "anc_per_ul",
+    "platelets_per_ul",
+    "hemoglobin_g_dl",
+]
+
+
+class OrganFunctionCheck(_Bounds):
+    """One organ-function value: creatinine clearance, ALT/AST/bilirubin x ULN, LVEF, counts."""
+
+    measure: OrganMeasure
+
+
 Check = (
     AgeCheck
+    | SexCheck
+    | CountryCheck
     | DiagnosisCheck
+    | DiseaseStatusCheck
+    | ExtentCheck
+    | CnsInvolvementCheck
     | AntigenCheck
     | VariantCheck
     | FusionCheck
     | GermlineCheck
     | MismatchRepairCheck
+    | TmbCheck
     | HlaCheck
+    | PerformanceCheck
+    | PriorLinesCheck
+    | PriorTherapyCheck
+    | OrganFunctionCheck
 )
 CHECK_FIELDS = (
     "age",
+    "sex",
+    "country",
     "diagnosis",
+    "disease_status",
+    "extent",
+    "cns_involvement",
     "antigen",
     "variant",
     "fusion",
     "germline",
     "mismatch_repair",
+    "tmb",
     "hla",
+    "performance",
+    "prior_lines",
+    "prior_therapy",
+    "organ_function",
 )
 
 
@@ -153,13 +303,23 @@ class CheckNode(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     age: AgeCheck | None = None
+    sex: SexCheck | None = None
+    country: CountryCheck | None = None
     diagnosis: DiagnosisCheck | None = None
+    disease_status: DiseaseStatusCheck | None = None
+    extent: ExtentCheck | None = None
+    cns_involvement: CnsInvolvementCheck | None = None
     antigen: AntigenCheck | None = None
     variant: VariantCheck | None = None
     fusion: FusionCheck | None = None
     germline: GermlineCheck | None = None
     mismatch_repair: MismatchRepairCheck | None = None
+    tmb: TmbCheck | None = None
     hla: HlaCheck | None = None
+    performance: PerformanceCheck | None = None
+    prior_lines: PriorLinesCheck | None = None
+    prior_therapy: PriorTherapyCheck | None = None
+    organ_function: OrganFunctionCheck | None = None
     all_of: list[CheckNode] | None = Field(default=None, alias="all", min_length=2)
     any_of: list[CheckNode] | None = Field(default=None, alias="any", min_length=2)
     not_: CheckNode | None = Field(default=None, alias="not")
@@ -204,6 +364,39 @@ class Criterion(CheckNode):
     text: str = Field(min_length=1)
 
 
+class Expectation(_Model):
+    """What a program test expects: the outcome, and optionally facts and criterion statuses."""
+
+    outcome: Outcome
+    facts_to_collect: list[str] | None = None
+    criteria: dict[str, CriterionStatus] | None = Field(
+        default=None, description="criterion id -> met / not_met / unknown"
+    )
+
+
+class ProgramTest(_Model):
+    """An example case that travels with the program file, and what it must decide."""
+
+    note: str = Field(min_length=1)
+    case: dict[str, Any] | None = Field(default=None, description="The case, inline")
+    case_file: str | None = Field(
+        default=None, description="Or a case JSON file, relative to this program file"
+    )
+    want: Expectation
+
+    @model_validator(mode="after")
+    def _one_case(self) -> ProgramTest:
+        if (self.case is None) == (self.case_file is None):
+            raise ValueError("give the case inline (case:) or as a file (case_file:), not both")
+        if self.case is not None:
+            self.inline_case()  # validate now, so lint reports a malformed case
+        return self
+
+    def inline_case(self) -> Case:
+        assert self.case is not None
+        return Case.model_validate({"case_id": "program-test", **self.case})
+
+
 class Site(_Model):
     name: str
     country: str = Field(pattern=r"^[A-Z]{2}$")
@@ -236,6 +429,7 @@ class Program(_Model):
     )
     inclusion: list[Criterion] = Field(min_length=1)
     exclusion: list[Criterion] = Field(default_factory=list)
+    tests: list[ProgramTest] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_criterion_ids(self) -> Program:

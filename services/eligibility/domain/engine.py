@@ -1,10 +1,16 @@
 """The durable-rules engine behind one small interface; the only module that imports it.
 
-Each program compiles to one ruleset holding three rules per criterion (met, not met, unknown).
-A case is asserted as a fact in a fresh session, so every matching rule fires once; the names
-of the rules that fired are the engine's verdict. Actions run synchronously in this thread:
-we drive the C engine's action loop ourselves instead of `durable.engine.Host`, whose
-background dispatcher threads and state updates would re-match rules against session state.
+A fact is asserted in a fresh session, so every matching rule fires once; the names of the
+rules that fired are the engine's verdict. Actions run synchronously in this thread: we drive
+the C engine's action loop ourselves instead of `durable.engine.Host`, whose background
+dispatcher threads and state updates would re-match rules against session state.
+
+Three durable-rules quirks are handled here, once:
+- rules also match the session's own state object, so every condition is guarded by a marker
+  field that only our facts carry;
+- a session is created even when no rule matches, and `delete_state` on such a session frees
+  uninitialised memory; a sentinel rule that always fires keeps every session well-formed;
+- a ruleset holds at most 1,024 live sessions, so each one is deleted after its evaluation.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from eligibility.domain.conditions import Condition
+from eligibility.domain.conditions import Condition, all_of
 
 __all__ = ["EngineError", "RuleEngine", "RulesetDefinition"]
 
 RulesetDefinition = dict[str, Condition]
-"""Rule name -> the condition on the case fact that makes it fire."""
+"""Rule name -> the condition on the fact that makes it fire."""
 
 _NOTHING_MATCHED = 1
+_MARKER = {"$rarematch_fact": 1}
+_SENTINEL = "$asserted"
 
 
 class EngineError(RuntimeError):
@@ -50,13 +58,16 @@ class RuleEngine:
         handle = self._handles[ruleset]
         with self._lock:
             session = str(next(self._sessions))
-            payload = json.dumps({**fact, "sid": session, "id": "case"})
+            payload = json.dumps({**fact, **_MARKER, "sid": session, "id": "fact"})
             try:
-                return _drain_actions(handle, _engine.assert_fact(handle, payload))
+                fired = _drain_actions(handle, _engine.assert_fact(handle, payload))
             except _engine.error as error:
                 raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
             finally:
                 _engine.delete_state(handle, session)
+        if _SENTINEL not in fired:
+            raise EngineError(f"durable-rules did not evaluate the fact on '{ruleset}'")
+        return [name for name in fired if name != _SENTINEL]
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -71,7 +82,13 @@ class RuleEngine:
 
 
 def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
-    return {name: {"all": [{"m": condition}]} for name, condition in rules.items()}
+    if _SENTINEL in rules:
+        raise EngineError(f"rule name {_SENTINEL} is reserved")
+    guarded = {name: all_of(_MARKER, condition) for name, condition in rules.items()}
+    return {
+        name: {"all": [{"m": condition}]}
+        for name, condition in {**guarded, _SENTINEL: _MARKER}.items()
+    }
 
 
 def _drain_actions(handle: int, asserted: tuple[int, int]) -> list[str]:

@@ -8,15 +8,14 @@ from datetime import datetime
 from typing import Literal
 
 from eligibility.domain.checks import compile_check, facts_to_collect, observe
-from eligibility.domain.conditions import all_of, eq
 from eligibility.domain.criteria import Criterion, Program
 from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
-from eligibility.domain.facts import FACT_KIND, case_fact
+from eligibility.domain.facts import case_fact
 from eligibility.domain.oncotree import OncoTree
 from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
 from rarematch_common.contracts.case import Case
 
-__all__ = ["CompiledRules", "compile_rules", "decide", "evaluate"]
+__all__ = ["CompiledRules", "compile_rules", "decide", "decide_program", "evaluate", "roll_up"]
 
 Section = Literal["inclusion", "exclusion"]
 _SECTIONS: tuple[Section, ...] = ("inclusion", "exclusion")
@@ -48,9 +47,7 @@ def _ruleset(program: Program) -> RulesetDefinition:
     for section, criterion in _criteria(program):
         conditions = compile_check(criterion)
         for status in _DECIDED:
-            rules[_rule_name(section, criterion, status)] = all_of(
-                eq("kind", FACT_KIND), getattr(conditions, status.value)
-            )
+            rules[_rule_name(section, criterion, status)] = getattr(conditions, status.value)
     return rules
 
 
@@ -70,6 +67,14 @@ def evaluate(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecid
         for program in rules.programs
         if program.status != "closed"
     ]
+
+
+def decide_program(
+    case: Case, program: Program, rules: CompiledRules, now: datetime
+) -> MatchDecided:
+    """The decision for one program (closed or not): for program tests and explanations."""
+    fact = case_fact(case, rules.oncotree)
+    return decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
 
 
 def decide(

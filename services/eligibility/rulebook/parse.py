@@ -9,9 +9,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from eligibility.domain.criteria import DiagnosisCheck, Program, iter_checks
+from eligibility.domain.criteria import Program
 from eligibility.domain.oncotree import OncoTree
 from eligibility.rulebook.located_yaml import Located, Location, YamlSyntaxError, load_located
+from eligibility.rulebook.semantics import field_hint, never_met, unknown_oncotree_codes
 
 __all__ = ["ParsedFile", "RuleError", "RuleSet", "parse_program", "parse_rule_files"]
 
@@ -41,6 +42,8 @@ class RuleSet:
 
     programs: tuple[Program, ...]
     version: str
+    files: dict[str, str]
+    """Program id -> the file it came from."""
 
 
 def parse_program(file: str, text: str, oncotree: OncoTree) -> ParsedFile:
@@ -55,20 +58,39 @@ def parse_program(file: str, text: str, oncotree: OncoTree) -> ParsedFile:
         return ParsedFile(
             file, None, (error(Location(1, 1), "not_a_mapping", "a program file is a mapping"),)
         )
+    codes = [
+        error(located.locate(path), code, message)
+        for path, code, message in unknown_oncotree_codes(located.data, oncotree)
+    ]
     try:
         program = Program.model_validate(located.data)
     except ValidationError as failure:
-        return ParsedFile(file, None, tuple(_schema_errors(file, failure, located)))
-    return ParsedFile(file, program, tuple(_semantic_errors(file, program, located, oncotree)))
+        schema = list(_schema_errors(file, failure, located))
+        return ParsedFile(file, None, tuple(sorted([*codes, *schema], key=_position)))
+    impossible = [
+        error(located.locate(path), code, message)
+        for path, code, message in never_met(program, oncotree)
+    ]
+    errors = tuple(sorted([*codes, *impossible], key=_position))
+    return ParsedFile(file, None if errors else program, errors)
+
+
+def _position(error: RuleError) -> tuple[int, int]:
+    return error.line, error.column
 
 
 def _schema_errors(file: str, failure: ValidationError, located: Located) -> Iterable[RuleError]:
     for item in failure.errors():
-        where = located.locate(tuple(item["loc"]))
-        field = ".".join(map(str, item["loc"])) or "file"
+        loc = tuple(item["loc"])
+        where = located.locate(loc)
+        field = _field_path(loc, located.data) or "file"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = f"unknown field '{item['loc'][-1]}': check its spelling and indentation"
+            hint = field_hint(str(loc[-1]))
+            advice = f"did you mean '{hint}'?" if hint else "check its spelling and indentation"
+            message = (
+                f"unknown field '{loc[-1]}' in {_field_path(loc[:-1], located.data)} ({advice})"
+            )
         elif item["type"] == "missing":
             message = f"missing required field '{field}'"
         else:
@@ -76,28 +98,20 @@ def _schema_errors(file: str, failure: ValidationError, located: Located) -> Ite
         yield RuleError(file, where.line, where.column, item["type"], message)
 
 
-def _semantic_errors(
-    file: str, program: Program, located: Located, oncotree: OncoTree
-) -> Iterable[RuleError]:
-    for section in ("inclusion", "exclusion"):
-        for index, criterion in enumerate(getattr(program, section)):
-            for path, check in iter_checks(criterion, (section, index)):
-                if not isinstance(check, DiagnosisCheck):
-                    continue
-                for key in ("oncotree", "exclude"):
-                    for position, code in enumerate(getattr(check, key)):
-                        if code in oncotree:
-                            continue
-                        where = located.locate((*path, key, position))
-                        hint = oncotree.suggest(code)
-                        advice = f" (did you mean {hint}?)" if hint else " (see oncotree.mskcc.org)"
-                        yield RuleError(
-                            file,
-                            where.line,
-                            where.column,
-                            "unknown_oncotree_code",
-                            f"unknown OncoTree code '{code}'{advice}",
-                        )
+def _field_path(loc: tuple[str | int, ...], data: object) -> str:
+    """`inclusion[hla].any[0].hla.allele`: criteria by id, other list items by index."""
+    parts: list[str] = []
+    node = data
+    for step in loc:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            item = node[step]
+            label = item.get("id") if isinstance(item, dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{label if label else step}]"]
+            node = item
+        else:
+            parts.append(str(step))
+            node = node.get(step) if isinstance(node, dict) else None
+    return ".".join(parts) or "the file"
 
 
 def parse_rule_files(
@@ -127,7 +141,8 @@ def parse_rule_files(
     if errors:
         return None, errors
     programs = tuple(p.program for p in parsed if p.program is not None)
-    return RuleSet(programs, content_version(contents)), []
+    origins = {p.program.id: p.file for p in parsed if p.program is not None}
+    return RuleSet(programs, content_version(contents), origins), []
 
 
 def content_version(files: list[tuple[str, bytes]]) -> str:

@@ -1,0 +1,191 @@
+"""Rule authors' commands: `rarematch rules lint | test` and `rarematch explain`.
+
+Exit codes follow OPA: 0 ok, 1 the files or the case did not load, 2 program tests failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from eligibility.domain.evaluate import CompiledRules, compile_rules, decide_program
+from eligibility.domain.oncotree import bundled_oncotree
+from eligibility.rulebook.files import collect_program_files
+from eligibility.rulebook.parse import RuleError, RuleSet, parse_rule_files
+from eligibility.rulebook.program_tests import run_program_tests
+from rarematch_common.contracts import Case, CriterionStatus
+from rarematch_common.contracts.cloudevents import describe_validation_error
+
+__all__ = ["explain", "rules_app"]
+
+rules_app = typer.Typer(help="Tools for rule authors: validate and test program files.")
+Paths = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Program files, folders of them, or a rules directory [default: rules]"),
+]
+Format = Annotated[Literal["pretty", "json"], typer.Option("--format", help="pretty or json")]
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@rules_app.command("lint")
+def lint(paths: Paths = None, output: Format = "pretty") -> None:
+    """Validate program files: schema, OncoTree codes, HLA alleles, ranges, duplicate ids."""
+    rule_set = _load(paths, output)
+    if output == "json":
+        _out.print_json(data={"errors": [], "programs": len(rule_set.programs)})
+        return
+    _out.print(f"{len(rule_set.programs)} program files OK (rules version {rule_set.version})")
+
+
+@rules_app.command("test")
+def run_tests(paths: Paths = None, output: Format = "pretty") -> None:
+    """Run the `tests:` of each program file; report criteria that no test exercises."""
+    rule_set = _load(paths, output)
+    with _compiled(rule_set) as rules:
+        folders = {pid: Path(file).parent for pid, file in rule_set.files.items()}
+        reports = run_program_tests(rules, folders)
+    results = [(report, result) for report in reports for result in report.results]
+    failed = sum(not result.passed for _, result in results)
+    if output == "json":
+        _out.print_json(
+            data=[
+                {
+                    "file": rule_set.files[report.program.id],
+                    "program": report.program.id,
+                    "tests": [
+                        {"note": r.note, "passed": r.passed, "problems": list(r.problems)}
+                        for r in report.results
+                    ],
+                    "unexercised": report.unexercised,
+                }
+                for report in reports
+            ]
+        )
+    else:
+        for report in reports:
+            _out.print(f"{rule_set.files[report.program.id]} ({report.program.id})")
+            for result in report.results:
+                mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
+                _out.print(f"  {mark} {result.note}")
+                for problem in result.problems:
+                    _out.print(f"         {problem}", markup=False)
+            if not report.program.tests:
+                _out.print("  [yellow]no tests[/]: add eligible, ineligible and needs_info cases")
+            if report.unexercised:
+                _out.print(
+                    "  [yellow]not exercised[/] (no test shows them failing): "
+                    + ", ".join(report.unexercised)
+                )
+        total = len(results)
+        verdict = (
+            f"[red]FAIL: {failed}/{total}[/]" if failed else f"[green]PASS: {total}/{total}[/]"
+        )
+        _out.print("-" * 40 + f"\n{verdict}")
+    if failed:
+        raise typer.Exit(2)
+
+
+def explain(
+    case_file: Annotated[Path, typer.Argument(help="A case JSON file (the case event body)")],
+    program: Annotated[str | None, typer.Option(help="Only this program id")] = None,
+    rules_dir: Annotated[Path, typer.Option("--rules", help="Rules directory")] = Path("rules"),
+) -> None:
+    """Explain a case against every program (or one): each criterion and the roll-up."""
+    try:
+        case = Case.model_validate_json(case_file.read_bytes())
+    except OSError as unreadable:
+        _fail(f"{case_file}: {unreadable.strerror}")
+    except ValidationError as invalid:
+        _fail(f"{case_file}: {describe_validation_error(invalid)}")
+    rule_set = _load([rules_dir], "pretty")
+    programs = [p for p in rule_set.programs if program in (None, p.id)]
+    if not programs:
+        _fail(f"no program '{program}' in {rules_dir}; known: {', '.join(rule_set.files)}")
+    now = datetime.now(UTC)
+    with _compiled(rule_set) as rules:
+        for item in programs:
+            decision = decide_program(case, item, rules, now)
+            table = Table(title=f"{item.id}: {item.title}", title_justify="left", expand=False)
+            for column in ("status", "criterion", "value seen", "protocol text"):
+                table.add_column(column, overflow="fold")
+            for c in decision.criteria:
+                table.add_row(
+                    _STATUS_STYLE[c.status],
+                    f"{c.section}/{c.criterion_id}",
+                    c.observed or "-",
+                    c.text,
+                )
+            _out.print(table)
+            closed = " (program closed: not matched)" if item.status == "closed" else ""
+            _out.print(f"[bold]outcome: {decision.outcome.value}[/]{closed}")
+            if decision.facts_to_collect:
+                _out.print("to collect: " + "; ".join(decision.facts_to_collect), markup=False)
+            _out.print(f"rules version {decision.rules_version}\n", style="dim")
+
+
+_STATUS_STYLE = {
+    CriterionStatus.MET: "[green]met[/]",
+    CriterionStatus.NOT_MET: "[red]not met[/]",
+    CriterionStatus.UNKNOWN: "[yellow]unknown[/]",
+}
+
+
+def _load(paths: list[Path] | None, output: str) -> RuleSet:
+    try:
+        files = collect_program_files(paths or [Path("rules")])
+    except OSError as error:
+        _fail(str(error))
+    rule_set, errors = parse_rule_files(files, bundled_oncotree())
+    if rule_set is not None:
+        return rule_set
+    if output == "json":
+        _out.print_json(data={"errors": [_error_json(e) for e in errors]})
+    else:
+        sources = dict(files)
+        for problem in errors:
+            _err.print(_error_text(problem, sources.get(problem.file, b"")), markup=False)
+        count = len({e.file for e in errors})
+        _err.print(f"{len(errors)} error(s) in {count} file(s)", markup=False)
+    raise typer.Exit(1)
+
+
+def _error_text(error: RuleError, source: bytes) -> str:
+    lines = source.decode("utf-8", "replace").splitlines()
+    text = str(error)
+    if 0 < error.line <= len(lines):
+        line = lines[error.line - 1]
+        text += f"\n    {line}\n    {' ' * (error.column - 1)}^"
+    return text
+
+
+def _error_json(error: RuleError) -> dict[str, object]:
+    return {
+        "file": error.file,
+        "line": error.line,
+        "column": error.column,
+        "code": error.code,
+        "message": error.message,
+    }
+
+
+@contextmanager
+def _compiled(rule_set: RuleSet) -> Iterator[CompiledRules]:
+    rules = compile_rules(rule_set.programs, rule_set.version, bundled_oncotree())
+    try:
+        yield rules
+    finally:
+        rules.engine.close()
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"error: {message}", markup=False)
+    raise typer.Exit(1)
