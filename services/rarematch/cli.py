@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import BaseModel
 
 from eligibility.cli import explain, rules_app
 from rarematch.localkafka import kafka_app
@@ -95,7 +96,7 @@ def schemas_export(
     from eligibility.domain.criteria import Program
     from rarematch_common.contracts.schemas import EVENT_SCHEMAS, render_schema
 
-    schemas = {**EVENT_SCHEMAS, PROGRAM_SCHEMA: Program}
+    schemas: dict[str, type[BaseModel]] = {**EVENT_SCHEMAS, PROGRAM_SCHEMA: Program}
     stale = []
     for name, model in schemas.items():
         path, text = directory / name, render_schema(model)
