@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from eligibility.adapters.rules_watcher import watch_rules
 from eligibility.bootstrap import SERVICE, bootstrap
+from eligibility.domain.oncotree import bundled_oncotree
 from rarematch_common.logging import get_logger
 from rarematch_common.service import run_service
 from rarematch_common.settings import EligibilitySettings
@@ -22,6 +24,13 @@ def main(settings: EligibilitySettings | None = None) -> None:
             rules_version=store.current().version,
             programs=len(store.current().programs),
         )
+        watcher = threading.Thread(
+            target=watch_rules,
+            args=(store, settings.rules_dir, bundled_oncotree(), stop),
+            name="rules-watcher",
+            daemon=True,
+        )
+        watcher.start()
         loop.run(stop)
 
     run_service(SERVICE, settings.log_level, settings.eligibility_metrics_port, start)

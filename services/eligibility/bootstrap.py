@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.handlers import handle_case_event
 from eligibility.rulebook.store import RuleStore, load_rules
+from rarematch_common import metrics
 from rarematch_common.kafka.admin import ensure_topics
 from rarematch_common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch_common.kafka.topics import Topics
@@ -26,6 +27,7 @@ def bootstrap(
 ) -> tuple[KafkaLoop, RuleStore]:
     """Load and compile the rules first (a broken rule set fails fast), then connect."""
     store = RuleStore(load_rules(settings.rules_dir, bundled_oncotree()))
+    metrics.set_rules_version(store.current().version)
     topics = Topics.from_settings(settings)
     if consumer is None or producer is None:
         ensure_topics(settings)
@@ -37,7 +39,7 @@ def bootstrap(
         )
     handler = functools.partial(
         handle_case_event,
-        rules=store.current,
+        rules=store.use,
         now=lambda: datetime.now(UTC),
         matches_topic=topics.matches.name,
     )

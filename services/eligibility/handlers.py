@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 
-from eligibility.domain.evaluate import CompiledRules, evaluate
+from eligibility.domain.evaluate import CompiledRules, evaluate_candidates
 from rarematch_common import metrics
 from rarematch_common.contracts import (
     CASE_SUBMITTED,
@@ -29,13 +30,15 @@ def on_case(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecide
     """Decisions worth publishing: every program whose outcome is not `ineligible`."""
     reject_unknown_codes(case, rules)
     with metrics.EVALUATION_SECONDS.time():
-        decisions = evaluate(case, rules, now)
+        decisions = evaluate_candidates(case, rules, now)
     published = [d for d in decisions if d.outcome is not Outcome.INELIGIBLE]
     get_logger().info(
         "case_evaluated",
         rules_version=rules.version,
-        programs=len(decisions),
-        **{outcome.value: sum(d.outcome is outcome for d in decisions) for outcome in Outcome},
+        programs=len(rules.programs),
+        evaluated=len(decisions),
+        eligible=sum(d.outcome is Outcome.ELIGIBLE for d in published),
+        needs_info=sum(d.outcome is Outcome.NEEDS_INFO for d in published),
     )
     return published
 
@@ -66,7 +69,7 @@ def handle_case_event(
     envelope: Envelope,
     inbound: Inbound,
     *,
-    rules: Callable[[], CompiledRules],
+    rules: Callable[[], AbstractContextManager[CompiledRules]],
     now: Callable[[], datetime],
     matches_topic: str,
 ) -> list[Outbound]:
@@ -75,7 +78,9 @@ def handle_case_event(
         get_logger().info("case_withdrawn")
         return []
     assert isinstance(envelope.body, Case)
-    return match_records(on_case(envelope.body, rules(), now()), matches_topic)
+    with rules() as current:
+        decisions = on_case(envelope.body, current, now())
+    return match_records(decisions, matches_topic)
 
 
 HANDLED_EVENTS = (CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 __all__ = [
     "DEAD_LETTERED",
@@ -10,7 +10,11 @@ __all__ = [
     "MATCH_EVENTS",
     "NOTIFICATIONS",
     "RECORDS_CONSUMED",
+    "RULES_ERRORS",
+    "RULES_RELOADS",
+    "RULES_VERSION",
     "serve_metrics",
+    "set_rules_version",
 ]
 
 RECORDS_CONSUMED = Counter(
@@ -25,9 +29,20 @@ EVALUATION_SECONDS = Histogram(
     "Time to evaluate one case against every program",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+RULES_RELOADS = Counter(
+    "rarematch_rules_reloads_total", "Rule-set reloads by result (applied, rejected)", ["result"]
+)
+RULES_ERRORS = Gauge(
+    "rarematch_rules_errors", "Errors in the last rejected rule edit; 0 when the files are valid"
+)
+RULES_VERSION = Info("rarematch_rules", "The rule set being served")
 NOTIFICATIONS = Counter(
     "rarematch_notifications_total", "Notifications by channel and result", ["channel", "result"]
 )
+
+
+def set_rules_version(version: str) -> None:
+    RULES_VERSION.info({"version": version})
 
 
 def serve_metrics(port: int) -> None:

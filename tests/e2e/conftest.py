@@ -57,12 +57,12 @@ def stack(kafka_bootstrap: str, mail: MailCatcher) -> Iterator[Stack]:
         **common, notifier_group=f"notif-{run}", smtp_host="127.0.0.1", smtp_port=mail.port
     )
     loop, _ = bootstrap_eligibility(eligibility)
-    with _running(loop), _running(bootstrap_notifier(notifier)):
+    with running(loop), running(bootstrap_notifier(notifier)):
         yield Stack(eligibility, notifier, mail)
 
 
 @contextmanager
-def _running(loop: KafkaLoop) -> Iterator[None]:
+def running(loop: KafkaLoop) -> Iterator[None]:
     stop = threading.Event()
     failure: list[BaseException] = []
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import durable_rules_engine as _engine
@@ -55,16 +55,23 @@ class RuleEngine:
 
     def fired(self, ruleset: str, fact: dict[str, Any]) -> list[str]:
         """Assert `fact` in a fresh session of `ruleset`; return the names of the rules it fired."""
-        handle = self._handles[ruleset]
+        return self.fired_in([ruleset], fact)[ruleset]
+
+    def fired_in(self, rulesets: Iterable[str], fact: dict[str, Any]) -> dict[str, list[str]]:
+        """`fired` for several rulesets, with the fact serialised once."""
         with self._lock:
             session = str(next(self._sessions))
             payload = json.dumps({**fact, **_MARKER, "sid": session, "id": "fact"})
-            try:
-                fired = _drain_actions(handle, _engine.assert_fact(handle, payload))
-            except _engine.error as error:
-                raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
-            finally:
-                _engine.delete_state(handle, session)
+            return {name: self._fire(name, payload, session) for name in rulesets}
+
+    def _fire(self, ruleset: str, payload: str, session: str) -> list[str]:
+        handle = self._handles[ruleset]
+        try:
+            fired = _drain_actions(handle, _engine.assert_fact(handle, payload))
+        except _engine.error as error:
+            raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
+        finally:
+            _engine.delete_state(handle, session)
         if _SENTINEL not in fired:
             raise EngineError(f"durable-rules did not evaluate the fact on '{ruleset}'")
         return [name for name in fired if name != _SENTINEL]

@@ -11,11 +11,20 @@ from eligibility.domain.checks import compile_check, facts_to_collect, observe
 from eligibility.domain.criteria import Criterion, Program
 from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
 from eligibility.domain.facts import case_fact
+from eligibility.domain.gate import Gates, build_gates
 from eligibility.domain.oncotree import OncoTree
 from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
 from rarematch_common.contracts.case import Case
 
-__all__ = ["CompiledRules", "compile_rules", "decide", "decide_program", "evaluate", "roll_up"]
+__all__ = [
+    "CompiledRules",
+    "compile_rules",
+    "decide",
+    "decide_program",
+    "evaluate",
+    "evaluate_candidates",
+    "roll_up",
+]
 
 Section = Literal["inclusion", "exclusion"]
 _SECTIONS: tuple[Section, ...] = ("inclusion", "exclusion")
@@ -31,6 +40,7 @@ class CompiledRules:
     engine: RuleEngine
     version: str
     oncotree: OncoTree
+    gates: Gates
 
     def ruleset_name(self, program: Program) -> str:
         return f"{self.version}:{program.id}"
@@ -38,8 +48,10 @@ class CompiledRules:
 
 def compile_rules(programs: Iterable[Program], version: str, oncotree: OncoTree) -> CompiledRules:
     programs = tuple(programs)
-    engine = RuleEngine({f"{version}:{p.id}": _ruleset(p) for p in programs})
-    return CompiledRules(programs, engine, version, oncotree)
+    open_programs = [p for p in programs if p.status != "closed"]
+    gates = build_gates(open_programs, version)
+    engine = RuleEngine({f"{version}:{p.id}": _ruleset(p) for p in programs} | gates.rulesets)
+    return CompiledRules(programs, engine, version, oncotree, gates)
 
 
 def _ruleset(program: Program) -> RulesetDefinition:
@@ -66,6 +78,21 @@ def evaluate(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecid
         decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
         for program in rules.programs
         if program.status != "closed"
+    ]
+
+
+def evaluate_candidates(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
+    """Decisions for the open programs that pass the gate, in catalogue order.
+
+    Every program left out would have been `ineligible`; those that remain may still be.
+    """
+    fact = case_fact(case, rules.oncotree)
+    passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
+    candidates = [p for p in rules.programs if p.id in passed]
+    fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
+    return [
+        decide(case, program, fired[rules.ruleset_name(program)], rules, now)
+        for program in candidates
     ]
 
 

@@ -1,0 +1,1 @@
+"""Eligibility adapters: watching the rules directory."""

@@ -1,0 +1,140 @@
+"""Rule edits take effect while the service runs; a broken edit leaves the last good set live."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from eligibility.adapters.rules_watcher import watch_rules
+from eligibility.bootstrap import bootstrap
+from eligibility.domain.oncotree import bundled_oncotree
+from eligibility.rulebook.store import RuleStore
+from rarematch.publish import publish_cases
+from rarematch_common.settings import EligibilitySettings
+from tests.e2e.conftest import CASES, RULES, read_topic, running
+
+pytestmark = pytest.mark.kafka
+
+RELOAD_DEADLINE_S = 5.0  # the product promise: an edit is live within 5 s
+PROGRAM = """
+id: reload-test-cd7
+title: CD7 CAR-T (hot reload test)
+area: rare_haematologic
+modality: CAR-T
+status: recruiting
+source: test fixture
+transcribed: 2026-11-27
+inclusion:
+  - id: diagnosis
+    text: T-ALL or T-LBL
+    diagnosis: {oncotree: [TLL]}
+  - id: cd7
+    text: CD7 on >= 70% of blasts
+    antigen: {name: CD7, status: positive, min_percent: 70}
+"""
+
+
+@pytest.fixture
+def live(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[EligibilitySettings, RuleStore]]:
+    rules_dir = tmp_path / "rules"
+    (rules_dir / "programs").mkdir(parents=True)
+    shutil.copy(RULES / "routing.yaml", rules_dir)
+    (rules_dir / "programs" / "reload-test.yaml").write_text(PROGRAM)
+    run = uuid.uuid4().hex[:8]
+    settings = EligibilitySettings(
+        kafka_bootstrap=kafka_bootstrap,
+        cases_topic=f"r{run}.cases",
+        matches_topic=f"r{run}.matches",
+        cases_dead_letter_topic=f"r{run}.cases.DLT",
+        matches_dead_letter_topic=f"r{run}.matches.DLT",
+        eligibility_group=f"reload-{run}",
+        rules_dir=rules_dir,
+    )
+    loop, store = bootstrap(settings)
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=watch_rules, args=(store, rules_dir, bundled_oncotree(), stop), daemon=True
+    )
+    watcher.start()
+    time.sleep(0.5)  # let the watcher register its inotify watches before the first edit
+    with running(loop):
+        yield settings, store
+    stop.set()
+    watcher.join(timeout=10)
+
+
+def cd7_decisions(settings: EligibilitySettings, count: int) -> list[dict[str, Any]]:
+    def cd7(records: list[Any]) -> list[dict[str, Any]]:
+        bodies = [json.loads(r.value) for r in records]
+        return [b for b in bodies if b["program_id"] == "reload-test-cd7"]
+
+    records = read_topic(
+        settings.kafka_bootstrap, settings.matches_topic, lambda rs: len(cd7(rs)) >= count
+    )
+    return cd7(records)
+
+
+def publish_t_all_case(settings: EligibilitySettings) -> None:
+    publish_cases(
+        [CASES / "haematologic-t-all-cd7-unquantified.json"],
+        settings.kafka_bootstrap,
+        settings.cases_topic,
+        "submitted",
+    )
+
+
+def wait_for(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + RELOAD_DEADLINE_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {RELOAD_DEADLINE_S} s: {what}"
+        time.sleep(0.05)
+
+
+def rejected_reloads() -> float:
+    return REGISTRY.get_sample_value("rarematch_rules_reloads_total", {"result": "rejected"}) or 0
+
+
+def test_edit_takes_effect_and_broken_edit_keeps_last_good_rules(
+    live: tuple[EligibilitySettings, RuleStore],
+) -> None:
+    settings, store = live
+    original = store.current().version
+    publish_t_all_case(settings)
+    [first] = cd7_decisions(settings, 1)
+    assert first["outcome"] == "needs_info", "CD7 % of blasts is not reported"
+    assert first["rules_version"] == original
+
+    program_file = settings.rules_dir / "programs" / "reload-test.yaml"
+    text = program_file.read_text()
+    relaxed = text.replace(
+        "antigen: {name: CD7, status: positive, min_percent: 70}",
+        "antigen: {name: CD7, status: positive}",
+    )
+    program_file.write_text(relaxed)
+    wait_for(lambda: store.current().version != original, "the edited rules were not loaded")
+    edited = store.current().version
+
+    publish_t_all_case(settings)
+    second = cd7_decisions(settings, 2)[1]
+    assert second["outcome"] == "eligible"
+    assert second["rules_version"] == edited
+
+    rejected_before = rejected_reloads()
+    program_file.write_text(relaxed.replace("status: recruiting", "status: [recruiting"))
+    wait_for(lambda: rejected_reloads() > rejected_before, "the broken edit was not rejected")
+    assert store.current().version == edited, "a broken edit replaced the live rules"
+    assert REGISTRY.get_sample_value("rarematch_rules_errors") == 1
+
+    publish_t_all_case(settings)
+    third = cd7_decisions(settings, 3)[2]
+    assert third["outcome"] == "eligible"
+    assert third["rules_version"] == edited
