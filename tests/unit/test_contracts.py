@@ -375,11 +375,6 @@ class TestDecodeErrors:
         assert error.reason == "schema_violation"
         assert str(error).startswith("data: ")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: Age._one_consistent_value puts age.months/age.years values into the error "
-        "message, which becomes the dlq_error header and the dead_lettered log line",
-    )
     def test_inconsistent_age_message_does_not_carry_the_ages(self) -> None:
         body = {"case_id": DEFAULT_CASE_ID, "age": {"years": 24, "months": 311}}
         error = decode_error(body_record(body))

@@ -61,12 +61,6 @@ def test_unknown_ruleset_is_a_key_error() -> None:
         engine.fired("other", {"a": 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RuleEngine.fired returns a rule once per $or branch that matches; "
-    "evaluate._verdicts then raises EngineError('... is both met and not met') for e.g. "
-    "HLA A*02:01/A*02:06, KRAS G12D with CGP, MSS+pMMR (see test_evaluate.py)",
-)
 def test_a_rule_fires_once_even_when_several_or_branches_hold() -> None:
     rules = {"any": any_of(has("hla.A_02_01"), has("hla.A_02_06"))}
     with RuleEngine({"r": rules}) as engine:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from eligibility.domain.criteria import Program
-from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import CompiledRules, compile_rules, decide, evaluate, roll_up
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.store import load_rules
@@ -307,13 +306,6 @@ def variant_of(name: str, **changes: Any) -> Case:
     return Case.model_validate({**json.loads((CASES_DIR / f"{name}.json").read_text()), **changes})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=EngineError,
-    reason="BUG: a criterion whose met/not_met $or matches on two branches fires twice "
-    "(RuleEngine.fired) and evaluate._verdicts raises EngineError('both met and not met'); "
-    "in the Kafka loop that is a poison pill (not dead-lettered, batch never committed)",
-)
 @pytest.mark.parametrize(
     ("case", "program_id", "outcome"),
     [
@@ -363,12 +355,6 @@ def test_criteria_matching_on_several_branches(
     assert decision_for(case, program_id, real_rules).outcome is outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=EngineError,
-    reason="BUG: MSI/MMR not_met is any_of(has msi, has mmr) AND ..., so a case reporting both "
-    "(MSS + proficient, or MSI-H + deficient for met) fires the rule twice -> EngineError",
-)
 @pytest.mark.parametrize(
     ("msi", "mmr", "outcome"),
     [("MSS", "proficient", Outcome.INELIGIBLE), ("MSI-H", "deficient", Outcome.ELIGIBLE)],

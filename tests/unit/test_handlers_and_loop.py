@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import CompiledRules
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.handlers import EVENT_SOURCE, handle_case_event, on_case, reject_unknown_codes
@@ -232,13 +231,6 @@ def test_other_handler_errors_propagate_so_the_batch_is_not_committed(rules: Com
         loop.process(inbound(valid_record()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=EngineError,
-    reason="BUG: an HLA A*02:01/A*02:06 heterozygous case makes evaluate raise EngineError "
-    "(duplicate firing, see test_engine.py); process() neither matches nor dead-letters it, "
-    "so run_once stops without committing and the record is redelivered forever",
-)
 def test_a_heterozygous_hla_case_is_matched(loop: KafkaLoop) -> None:
     data = sample("sarcoma-synovial-hla-a0201").model_dump(exclude_none=True)
     case = Case.model_validate({**data, "hla_alleles": ["A*02:01", "A*02:06"]})

@@ -119,16 +119,22 @@ def facts_to_collect(node: CheckNode) -> list[str]:
 
 
 def _compile_age(check: AgeCheck) -> Conditions:
+    """Met when every age the case could be is inside; a year-only age may straddle a bound."""
     low, high = check.lowest_month, check.highest_month
+    youngest, oldest = "age_min_months", "age_max_months"
     inside = all_of(
-        gte("age_months", low) if low is not None else {},
-        lte("age_months", high) if high is not None else {},
+        gte(youngest, low) if low is not None else has(youngest),
+        lte(oldest, high) if high is not None else {},
     )
     outside = any_of(
-        lt("age_months", low) if low is not None else {},
-        gt("age_months", high) if high is not None else {},
+        lt(oldest, low) if low is not None else {},
+        gt(youngest, high) if high is not None else {},
     )
-    return Conditions(met=inside, not_met=outside, unknown=lacks("age_months"))
+    straddles = any_of(
+        all_of(lt(youngest, low), gte(oldest, low)) if low is not None else {},
+        all_of(lte(youngest, high), gt(oldest, high)) if high is not None else {},
+    )
+    return Conditions(met=inside, not_met=outside, unknown=any_of(lacks(youngest), straddles))
 
 
 def _observe_age(_: AgeCheck, case: Case) -> str | None:
@@ -325,14 +331,16 @@ def _observe_germline(check: GermlineCheck, case: Case) -> str | None:
 
 
 def _compile_mismatch_repair(_: MismatchRepairCheck) -> Conditions:
+    """MSI-H or dMMR: not met only when both tests are reported and neither is positive."""
+    high, deficient = eq("msi", "MSI-H"), eq("mmr", "deficient")
     return Conditions(
-        met=any_of(eq("msi", "MSI-H"), eq("mmr", "deficient")),
-        not_met=all_of(
-            any_of(has("msi"), has("mmr")),
-            any_of(lacks("msi"), neq("msi", "MSI-H")),
-            any_of(lacks("mmr"), neq("mmr", "deficient")),
+        met=any_of(high, deficient),
+        not_met=all_of(has("msi"), neq("msi", "MSI-H"), has("mmr"), neq("mmr", "deficient")),
+        unknown=any_of(
+            all_of(lacks("msi"), lacks("mmr")),
+            all_of(lacks("msi"), neq("mmr", "deficient")),
+            all_of(lacks("mmr"), neq("msi", "MSI-H")),
         ),
-        unknown=all_of(lacks("msi"), lacks("mmr")),
     )
 
 

@@ -21,12 +21,16 @@ __all__ = [
 ]
 
 Condition = dict[str, Any]
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9]")
 
 
 def field_token(text: str) -> str:
-    """A name safe inside a dotted engine path: `NY-ESO-1` -> `NY_ESO_1`, `p.G12C` -> `p_G12C`."""
-    return _UNSAFE.sub("_", text)
+    """A name safe inside a dotted engine path, one-to-one: `p.R213*` -> `p_2ER213_2A`.
+
+    Every character but letters and digits becomes `_` and its hex code, so distinct inputs
+    (p.R213* and p.R213=) never share a token.
+    """
+    return _UNSAFE.sub(lambda match: f"_{ord(match.group()):02X}", text)
 
 
 def all_of(*conditions: Condition) -> Condition:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from eligibility.domain.hla import parse_allele
 from rarematch_common.contracts import CriterionStatus, Outcome
@@ -436,7 +437,11 @@ class Program(_Model):
         ids = [c.id for c in (*self.inclusion, *self.exclusion)]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"criterion ids must be unique; repeated: {', '.join(duplicates)}")
+            raise PydanticCustomError(
+                "duplicate_criterion_id",
+                "criterion ids must be unique; repeated: {ids}",
+                {"ids": ", ".join(duplicates)},
+            )
         return self
 
 

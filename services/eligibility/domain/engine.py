@@ -74,7 +74,8 @@ class RuleEngine:
             _engine.delete_state(handle, session)
         if _SENTINEL not in fired:
             raise EngineError(f"durable-rules did not evaluate the fact on '{ruleset}'")
-        return [name for name in fired if name != _SENTINEL]
+        # a rule fires once per `$or` branch that holds: report each rule once
+        return [name for name in dict.fromkeys(fired) if name != _SENTINEL]
 
     def close(self) -> None:
         for handle in self._handles.values():

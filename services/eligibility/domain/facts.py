@@ -1,8 +1,8 @@
 """Case normalisation: a validated case becomes the flat fact the rules engine matches on.
 
-Lookups are dictionaries keyed by safe tokens (`dx.SOFT_TISSUE`, `somatic.KRAS__p_G12C`,
-`hla.A_02_01`), so each check is an existence test. A section the case does not report is left
-out of the fact, which the compiled rules read as *unknown*.
+Lookups are dictionaries keyed by safe tokens (`dx.<code>`, `somatic.<gene>__<change>`,
+`hla.A_02_01`; see `field_token`), so each check is an existence test. A section the case
+does not report is left out of the fact, which the compiled rules read as *unknown*.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def case_fact(case: Case, oncotree: OncoTree) -> dict[str, Any]:
     """The engine's view of `case`; pure and deterministic."""
     fact: dict[str, Any] = {}
     if case.age is not None:
-        fact["age_months"] = case.age.in_months
+        fact["age_min_months"], fact["age_max_months"] = case.age.month_range
     fact |= _without_none({"sex": case.sex, "country": case.country})
     if case.diagnosis is not None:
         fact |= _diagnosis_fields(case.diagnosis, oncotree)
@@ -138,10 +138,12 @@ def _biomarker_fields(markers: Biomarkers) -> dict[str, Any]:
 
 
 def _hla_fields(alleles: list[str]) -> dict[str, Any]:
+    """Expressed alleles at every resolution they imply; null alleles only mark the locus typed."""
     parsed = [parse_allele(text) for text in alleles]
+    expressed = [allele for allele in parsed if allele.expressed]
     return {
-        "hla": {prefix.key: True for allele in parsed for prefix in allele.prefixes},
-        "hla_typed": {allele.key: True for allele in parsed},
+        "hla": {prefix.key: True for allele in expressed for prefix in allele.prefixes},
+        "hla_typed": {allele.key: True for allele in expressed},
         "hla_loci": {allele.locus: True for allele in parsed},
     }
 

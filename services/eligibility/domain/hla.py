@@ -8,7 +8,7 @@ from dataclasses import dataclass
 __all__ = ["HlaAllele", "parse_allele"]
 
 _ALLELE = re.compile(
-    r"^(?:HLA-)?(?P<locus>[A-Z][A-Z0-9]*)\*(?P<fields>\d{2,3}(?::\d{2,3}){0,3})[NLSCAQ]?$"
+    r"^(?:HLA-)?(?P<locus>[A-Z][A-Z0-9]*)\*(?P<fields>\d{2,3}(?::\d{2,3}){0,3})(?P<suffix>[NLSCAQ]?)$"
 )
 
 
@@ -16,14 +16,24 @@ _ALLELE = re.compile(
 class HlaAllele:
     locus: str
     fields: tuple[str, ...]
+    suffix: str = ""
+    """Expression suffix; `N` (null) means the allele is not expressed on the cell."""
 
     def __str__(self) -> str:
-        return f"{self.locus}*{':'.join(self.fields)}"
+        return f"{self.locus}*{':'.join(self.fields)}{self.suffix}"
+
+    @property
+    def expressed(self) -> bool:
+        """A null allele presents no peptide, so it cannot satisfy an HLA restriction."""
+        return self.suffix != "N"
 
     @property
     def prefixes(self) -> list[HlaAllele]:
         """This allele at every resolution it implies: A*02:01:01 -> A*02, A*02:01, A*02:01:01."""
-        return [HlaAllele(self.locus, self.fields[:n]) for n in range(1, len(self.fields) + 1)]
+        return [
+            HlaAllele(self.locus, self.fields[:n], self.suffix)
+            for n in range(1, len(self.fields) + 1)
+        ]
 
     @property
     def key(self) -> str:
@@ -36,4 +46,4 @@ def parse_allele(text: str) -> HlaAllele:
     match = _ALLELE.match(text.strip().upper())
     if not match:
         raise ValueError(f"'{text}' is not an HLA allele; write it like A*02:01 or A*02")
-    return HlaAllele(match["locus"], tuple(match["fields"].split(":")))
+    return HlaAllele(match["locus"], tuple(match["fields"].split(":")), match["suffix"])

@@ -54,15 +54,20 @@ class Age(_Strict):
         if self.years is None and self.months is None:
             raise ValueError("give age.years or age.months")
         if self.years is not None and self.months is not None and self.months // 12 != self.years:
-            raise ValueError(
-                f"age.months={self.months} is {self.months // 12} years, not age.years={self.years}"
-            )
+            raise ValueError("age.months and age.years disagree: give one, or make them agree")
         return self
 
     @property
     def in_months(self) -> int:
         """Total months; ages given in whole years count from the start of that year."""
         return self.months if self.months is not None else 12 * (self.years or 0)
+
+    @property
+    def month_range(self) -> tuple[int, int]:
+        """The ages in months this could be: `years: 1` is anywhere from 12 to 23 months."""
+        if self.months is not None:
+            return self.months, self.months
+        return 12 * (self.years or 0), 12 * (self.years or 0) + 11
 
 
 class Diagnosis(_Strict):
