@@ -105,11 +105,6 @@ class TestYaml:
         assert "could not determine a constructor" in error.message
         assert (error.line, error.column) == at(text, tag)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: located_yaml._convert walks mapping/sequence nodes itself and never looks "
-        "at their tag, so '!!python/object:...' on a mapping or list is silently accepted",
-    )
     @pytest.mark.parametrize(
         "tagged",
         [
@@ -126,11 +121,6 @@ class TestYaml:
     def test_python_tags_on_collections_are_rejected(self, tagged: str, tree: OncoTree) -> None:
         assert [e.code for e in errors(HEADER + tagged, tree)] == ["yaml_syntax"]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: duplicate mapping keys are accepted, last one wins: a second 'inclusion:' "
-        "silently drops every criterion of the first one",
-    )
     def test_duplicate_keys_are_an_error(self, tree: OncoTree) -> None:
         text = GOOD + "inclusion:\n  - id: other\n    text: t\n    age: {max_years: 99}\n"
         assert [e.line for e in errors(text, tree)] == [at(text, "inclusion:", 2)[0]]
@@ -203,14 +193,9 @@ class TestSchema:
     def test_duplicate_criterion_ids(self, tree: OncoTree) -> None:
         text = GOOD + "  - id: age\n    text: again\n    age: {max_years: 80}\n"
         error = only_error(text, tree)
-        assert error.code == "value_error"
+        assert error.code == "duplicate_criterion_id"
         assert "criterion ids must be unique; repeated: age" in error.message
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: the duplicate-criterion-id error is raised by a Program model validator, so "
-        "it is located at 1:1 instead of at the repeated id",
-    )
     def test_duplicate_criterion_id_points_at_the_repeat(self, tree: OncoTree) -> None:
         text = GOOD + "  - id: age\n    text: again\n    age: {max_years: 80}\n"
         assert only_error(text, tree).line == at(text, "id: age", 2)[0]

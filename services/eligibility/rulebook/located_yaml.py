@@ -59,14 +59,25 @@ def load_located(text: str) -> Located:
     return located
 
 
+_PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 def _convert(
     node: yaml.Node, path: Path, locations: dict[Path, Location], constructor: yaml.SafeLoader
 ) -> Any:
-    locations[path] = Location(node.start_mark.line + 1, node.start_mark.column + 1)
+    where = Location(node.start_mark.line + 1, node.start_mark.column + 1)
+    locations[path] = where
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
+        raise YamlSyntaxError(f"YAML tag '{node.tag}' is not allowed: remove it", where)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = constructor.construct_object(key_node)
+            if key in result:
+                raise YamlSyntaxError(
+                    f"duplicate key '{key}': the second would silently replace the first",
+                    Location(key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+                )
             result[key] = _convert(value_node, (*path, key), locations, constructor)
             if not isinstance(value_node, yaml.ScalarNode):  # point at the key of a block
                 locations[(*path, key)] = Location(

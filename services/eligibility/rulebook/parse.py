@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -82,6 +83,8 @@ def _position(error: RuleError) -> tuple[int, int]:
 def _schema_errors(file: str, failure: ValidationError, located: Located) -> Iterable[RuleError]:
     for item in failure.errors():
         loc = tuple(item["loc"])
+        if item["type"] == "duplicate_criterion_id":
+            loc = _repeated_id(located.data) or loc
         where = located.locate(loc)
         field = _field_path(loc, located.data) or "file"
         message = item["msg"].removeprefix("Value error, ")
@@ -96,6 +99,18 @@ def _schema_errors(file: str, failure: ValidationError, located: Located) -> Ite
         else:
             message = f"{field}: {message}"
         yield RuleError(file, where.line, where.column, item["type"], message)
+
+
+def _repeated_id(data: dict[str, Any]) -> tuple[str | int, ...] | None:
+    """Where the first repeated criterion id stands, e.g. ('exclusion', 2, 'id')."""
+    seen: set[object] = set()
+    for section in ("inclusion", "exclusion"):
+        for index, criterion in enumerate(data.get(section) or []):
+            criterion_id = criterion.get("id") if isinstance(criterion, dict) else None
+            if criterion_id in seen:
+                return (section, index, "id")
+            seen.add(criterion_id)
+    return None
 
 
 def _field_path(loc: tuple[str | int, ...], data: object) -> str:
