@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
+from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import CompiledRules, evaluate_candidates
 from rarematch_common import metrics
 from rarematch_common.contracts import (
@@ -29,8 +30,13 @@ EVENT_SOURCE = "/rarematch/eligibility"
 def on_case(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
     """Decisions worth publishing: every program whose outcome is not `ineligible`."""
     reject_unknown_codes(case, rules)
-    with metrics.EVALUATION_SECONDS.time():
-        decisions = evaluate_candidates(case, rules, now)
+    try:
+        with metrics.EVALUATION_SECONDS.time():
+            decisions = evaluate_candidates(case, rules, now)
+    except EngineError as error:  # this case trips an engine limit: park it, keep serving
+        raise RecordRejected(
+            "evaluation_failed", f"{error}; the case is kept here for a rules fix and replay"
+        ) from error
     published = [d for d in decisions if d.outcome is not Outcome.INELIGIBLE]
     get_logger().info(
         "case_evaluated",
@@ -47,12 +53,10 @@ def reject_unknown_codes(case: Case, rules: CompiledRules) -> None:
     """An OncoTree code the tree does not know cannot be matched: dead-letter, do not guess."""
     if case.diagnosis is None or case.diagnosis.oncotree_code in rules.oncotree:
         return
-    code = case.diagnosis.oncotree_code
-    hint = rules.oncotree.suggest(code)
-    raise RecordRejected(
+    raise RecordRejected(  # no code in the message: it is case content, and it is logged
         "unknown_oncotree_code",
-        f"data.diagnosis.oncotree_code: '{code}' is not an OncoTree "
-        f"{rules.oncotree.version} code" + (f" (did you mean {hint}?)" if hint else ""),
+        f"data.diagnosis.oncotree_code: not an OncoTree {rules.oncotree.version} code; "
+        "correct it at intake and resubmit",
     )
 
 

@@ -316,11 +316,21 @@ class TestDecodeErrors:
 
     @pytest.mark.parametrize(
         "replace",
-        [{"ce_specversion": b"9.9"}, {"ce_id": b""}, {"ce_time": b"yesterday"}],
+        [{"ce_id": b""}, {"ce_time": b"yesterday"}],
     )
     def test_bad_attributes(self, replace: dict[str, bytes]) -> None:
         record = with_headers(wire_case(make_case()), replace=replace)
         assert decode_error(record).reason == "bad_attributes"
+
+    @pytest.mark.parametrize("version", [b"0.3", b"9.9"])
+    def test_only_cloudevents_1_0_is_accepted(self, version: bytes) -> None:
+        record = with_headers(wire_case(make_case()), replace={"ce_specversion": version})
+        assert decode_error(record).reason == "bad_specversion"
+
+    def test_a_record_without_key_is_rejected(self) -> None:
+        wire = wire_case(make_case())
+        keyless = type(wire)(None, wire.value, wire.headers)
+        assert decode_error(keyless).reason == "missing_key"
 
     @pytest.mark.parametrize("value", [b"{not json", b'{"case_id": "c-1"', b"\xff\xfe", b"nul"])
     def test_bad_json(self, value: bytes) -> None:

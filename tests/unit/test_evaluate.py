@@ -239,7 +239,8 @@ def test_every_sample_case_is_covered() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_case_outcomes(name: str, real_rules: CompiledRules) -> None:
-    assert outcomes(sample(name), real_rules) == dict(zip(PROGRAMS, EXPECTED[name], strict=True))
+    every = outcomes(sample(name), real_rules)
+    assert {p: every[p] for p in PROGRAMS} == dict(zip(PROGRAMS, EXPECTED[name], strict=True))
 
 
 def decision_for(case: Case, program_id: str, rules: CompiledRules) -> Any:
@@ -389,4 +390,6 @@ def test_a_case_reporting_nothing_needs_info_everywhere() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-400:]
-    assert result.stdout.split("\n")[:-1] == [f"{p} needs_info" for p in PROGRAMS]
+    lines = result.stdout.split("\n")[:-1]
+    assert {line.split()[0] for line in lines} >= set(PROGRAMS)
+    assert all(line.endswith(" needs_info") for line in lines), lines

@@ -294,14 +294,14 @@ class TestRealRules:
         rule_set, errs = parse_rule_files(read_program_files(RULES_DIR), tree)
         assert errs == []
         assert rule_set is not None
-        assert [p.id for p in rule_set.programs] == [
+        assert {p.id for p in rule_set.programs} >= {
             "NCT02576431",
             "NCT03373097",
             "NCT03600883",
             "NCT04044768",
             "NCT05078866",
             "NCT05909527",
-        ]
+        }
 
     def test_each_file_is_named_after_its_program(self, tree: OncoTree) -> None:
         for name, data in read_program_files(RULES_DIR):
@@ -312,7 +312,7 @@ class TestRealRules:
     def test_load_rules_compiles_the_directory(self, tree: OncoTree) -> None:
         rules = load_rules(RULES_DIR, tree)
         try:
-            assert len(rules.programs) == 6
+            assert len(rules.programs) >= 6
             assert rules.version.startswith("sha256:")
         finally:
             rules.engine.close()

@@ -56,6 +56,7 @@ from eligibility.domain.facts import (
     variant_key,
 )
 from eligibility.domain.hla import parse_allele
+from eligibility.domain.oncotree import bundled_oncotree
 from rarematch_common.contracts.case import Biomarkers, Case
 
 __all__ = ["Conditions", "compile_check", "facts_to_collect", "observe"]
@@ -148,16 +149,29 @@ def _observe_age(_: AgeCheck, case: Case) -> str | None:
 
 
 def _compile_diagnosis(check: DiagnosisCheck) -> Conditions:
+    """Within an included subtree and outside every excluded one.
+
+    A case coded more coarsely than the criterion (SOFT_TISSUE against LMS, TISSUE against
+    anything) could still be inside: that is unknown until the diagnosis is refined.
+    """
+
     def node(code: str) -> str:
         return f"dx.{field_token(code)}"
 
+    tree = bundled_oncotree()
+    coarser = sorted({a for code in check.oncotree for a in tree.lineage(code)[1:]})
     within = any_of(*(has(node(code)) for code in check.oncotree))
     outside = all_of(*(lacks(node(code)) for code in check.oncotree))
-    excluded = [node(code) for code in check.exclude]
+    clear = all_of(*(lacks(node(code)) for code in check.exclude))
+    fine = all_of(*(neq("dx_code", code) for code in coarser))
+    not_met = [all_of(outside, fine), *(has(node(code)) for code in check.exclude)]
+    unknown = [lacks("dx_code")]
+    if coarser:
+        unknown.append(all_of(outside, clear, any_of(*(eq("dx_code", a) for a in coarser))))
     return Conditions(
-        met=all_of(within, *(lacks(path) for path in excluded)),
-        not_met=all_of(has("dx_code"), any_of(outside, *(has(path) for path in excluded))),
-        unknown=lacks("dx_code"),
+        met=all_of(within, clear),
+        not_met=all_of(has("dx_code"), any_of(*not_met)),
+        unknown=any_of(*unknown),
     )
 
 

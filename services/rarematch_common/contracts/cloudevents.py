@@ -88,6 +88,8 @@ def decode(record: WireRecord, accept: frozenset[str]) -> Envelope:
     size = len(record.value or b"") + len(record.key or b"")
     if size > MAX_RECORD_BYTES:
         raise DecodeError("too_large", f"record is {size} bytes; the limit is {MAX_RECORD_BYTES}")
+    if not record.key:
+        raise DecodeError("missing_key", "record has no key: key every event by its case id")
     headers = _header_map(record.headers)
     missing = [name for name in REQUIRED_HEADERS if name not in headers]
     if missing:
@@ -96,6 +98,8 @@ def decode(record: WireRecord, accept: frozenset[str]) -> Envelope:
             f"missing CloudEvents header(s) {', '.join(missing)}: publish in binary mode "
             "with ce_specversion=1.0, ce_id, ce_source, ce_type",
         )
+    if headers["ce_specversion"] != b"1.0":
+        raise DecodeError("bad_specversion", "ce_specversion must be 1.0 (CloudEvents 1.0)")
     event_type = headers["ce_type"].decode("utf-8", "replace")
     if event_type not in accept:
         raise DecodeError(
