@@ -154,6 +154,8 @@ class TestDecide:
             "program_id": "P-1",
             "program_title": "Program P-1",
             "routes": ["route-a", "route-b"],
+            "program_area": p.area,
+            "site_countries": sorted({site.country for site in p.sites}),
             "outcome": Outcome.ELIGIBLE,
             "facts_to_collect": [],
             "rules_version": "sha256:abc",
