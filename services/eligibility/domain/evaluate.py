@@ -130,6 +130,8 @@ def decide(
         program_id=program.id,
         program_title=program.title,
         routes=list(program.notify),
+        program_area=program.area,
+        site_countries=sorted({site.country for site in program.sites}),
         outcome=outcome,
         criteria=results,
         facts_to_collect=list(dict.fromkeys(to_collect)) if outcome is Outcome.NEEDS_INFO else [],

@@ -52,6 +52,12 @@ class MatchDecided(BaseModel):
     routes: list[str] = Field(
         default_factory=list, description="Coordinator routes named by the program file"
     )
+    program_area: str | None = Field(
+        default=None, description="The program's area, for routing fallbacks"
+    )
+    site_countries: list[str] = Field(
+        default_factory=list, description="Countries of the program's sites, for routing"
+    )
     outcome: Outcome
     criteria: list[CriterionResult]
     facts_to_collect: list[str] = Field(
