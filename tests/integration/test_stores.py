@@ -1,0 +1,252 @@
+"""Both notifier stores, one contract: claims, leases, restarts, digests and racing instances."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from notifier.adapters.postgres_store import PostgresStore
+from notifier.adapters.sqlite_store import SqliteStore
+from notifier.adapters.store import open_store
+from notifier.ports import DigestEntry, Store
+from tests.postgres import postgres_schema
+
+T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+LEASE_S = 60.0
+KEY = "case-1|NCT0001|eligible|oncology-team|email"
+
+OpenStore = Callable[[], Store]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_new(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Opens another store on one fresh database (a restart, or a second notifier instance)."""
+    sqlite_path = tmp_path / "state" / "notifier.sqlite3"
+    database: AbstractContextManager[str | None] = contextlib.nullcontext()
+    if request.param == "postgres":
+        database = postgres_schema(request.getfixturevalue("postgres_url"))
+    expected = PostgresStore if request.param == "postgres" else SqliteStore
+    opened: list[Store] = []
+
+    with database as url:
+
+        def open_one() -> Store:
+            store = open_store(url, sqlite_path)
+            assert isinstance(store, expected)
+            opened.append(store)
+            return store
+
+        yield open_one
+        for store in opened:
+            store.close()
+    assert sqlite_path.exists() == (request.param == "sqlite")
+
+
+@pytest.fixture
+def store(open_new: OpenStore) -> Store:
+    return open_new()
+
+
+def entry(key: str, created_at: datetime, body: bytes | None = None) -> DigestEntry:
+    return DigestEntry(key, body if body is not None else f'{{"key":"{key}"}}'.encode(), created_at)
+
+
+# claims
+
+
+def test_first_claim_wins_and_a_live_claim_blocks_others(store: Store) -> None:
+    assert store.claim(KEY, T0, LEASE_S)
+    assert not store.claim(KEY, T0, LEASE_S)
+    assert not store.claim(KEY, T0 + timedelta(seconds=LEASE_S - 1), LEASE_S)
+    assert not store.completed(KEY)
+    assert store.claim("another-key", T0, LEASE_S)
+
+
+def test_completed_keys_are_never_claimed_again(store: Store) -> None:
+    assert store.claim(KEY, T0, LEASE_S)
+    store.complete(KEY, T0 + timedelta(seconds=1))
+    assert store.completed(KEY)
+    for later in (timedelta(0), timedelta(seconds=LEASE_S + 1), timedelta(days=400)):
+        assert not store.claim(KEY, T0 + later, LEASE_S)
+    store.release(KEY)  # a no-op on a sent key
+    assert store.completed(KEY)
+    assert not store.claim(KEY, T0 + timedelta(days=1), LEASE_S)
+    store.complete(KEY, T0 + timedelta(days=2))  # idempotent
+    assert store.completed(KEY)
+
+
+def test_complete_without_a_claim_still_marks_sent(store: Store) -> None:
+    store.complete(KEY, T0)
+    assert store.completed(KEY)
+    assert not store.claim(KEY, T0 + timedelta(hours=1), LEASE_S)
+
+
+def test_release_drops_an_unfinished_claim_so_a_replay_can_send(store: Store) -> None:
+    assert store.claim(KEY, T0, LEASE_S)
+    store.release(KEY)
+    assert not store.completed(KEY)
+    assert store.claim(KEY, T0 + timedelta(seconds=1), LEASE_S)
+    store.release("never-claimed")  # a no-op
+
+
+def test_a_crashed_senders_claim_expires_after_the_lease(store: Store) -> None:
+    assert store.claim(KEY, T0, LEASE_S)
+    lease = timedelta(seconds=LEASE_S)
+    assert not store.claim(KEY, T0 + lease, LEASE_S)  # not older than the lease yet
+    taken_over = T0 + lease + timedelta(microseconds=1)
+    assert store.claim(KEY, taken_over, LEASE_S)
+    # the takeover holds a fresh lease of its own
+    assert not store.claim(KEY, taken_over + lease - timedelta(seconds=1), LEASE_S)
+    store.complete(KEY, taken_over + timedelta(seconds=2))
+    assert not store.claim(KEY, taken_over + 10 * lease, LEASE_S)
+
+
+def test_the_lease_is_the_callers(store: Store) -> None:
+    assert store.claim(KEY, T0, 300)
+    assert store.claim(KEY, T0 + timedelta(seconds=10), 5)
+
+
+def test_naive_timestamps_are_refused(store: Store) -> None:
+    naive = datetime(2025, 3, 1, 9, 30)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.claim(KEY, naive, LEASE_S)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.add_digest_entry("digest", entry("k", naive))
+
+
+# restart
+
+
+def test_state_survives_close_and_reopen(open_new: OpenStore) -> None:
+    first = open_new()
+    assert first.claim("claimed", T0, LEASE_S)
+    assert first.claim("sent", T0, LEASE_S)
+    first.complete("sent", T0)
+    assert first.add_digest_entry("weekly", entry("queued", T0))
+    first.close()
+
+    restarted = open_new()
+    assert not restarted.claim("claimed", T0 + timedelta(seconds=1), LEASE_S)
+    assert restarted.claim("claimed", T0 + timedelta(seconds=LEASE_S + 1), LEASE_S)
+    assert restarted.completed("sent")
+    assert not restarted.claim("sent", T0 + timedelta(days=1), LEASE_S)
+    assert restarted.digest_entries("weekly") == [entry("queued", T0)]
+
+
+# digests
+
+
+def test_digest_entries_dedup_order_oldest_and_remove(store: Store) -> None:
+    route = "weekly-digest"
+    assert store.oldest_digest_entry(route) is None
+    assert store.digest_entries(route) == []
+    later, earlier = T0 + timedelta(minutes=5), T0 + timedelta(microseconds=7)
+    assert store.add_digest_entry(route, entry("b", later))
+    assert store.add_digest_entry(route, entry("z", earlier))
+    assert store.add_digest_entry(route, entry("a", earlier, b'{"x":"\xc3\xa9"}\x00'))
+    assert not store.add_digest_entry(route, entry("b", T0, b"replaced?"))  # already queued
+    assert store.add_digest_entry("other-route", entry("b", T0))  # routes are separate
+
+    assert store.oldest_digest_entry(route) == earlier
+    assert store.digest_entries(route) == [
+        entry("a", earlier, b'{"x":"\xc3\xa9"}\x00'),
+        entry("z", earlier),
+        entry("b", later),
+    ]
+    store.remove_digest_entries(route, ["a", "b", "missing"])
+    assert store.digest_entries(route) == [entry("z", earlier)]
+    assert store.oldest_digest_entry(route) == earlier
+    store.remove_digest_entries(route, [])
+    store.remove_digest_entries(route, ["z"])
+    assert store.digest_entries(route) == []
+    assert store.oldest_digest_entry(route) is None
+    assert store.digest_entries("other-route") == [entry("b", T0)]
+    assert store.add_digest_entry(route, entry("b", later))  # removed keys can be queued again
+
+
+def test_digest_times_come_back_as_the_same_instant_in_utc(store: Store) -> None:
+    local = datetime(2025, 3, 1, 11, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    store.add_digest_entry("r", entry("k", local))
+    [back] = store.digest_entries("r")
+    assert back.created_at == local
+    assert back.created_at.utcoffset() == timedelta(0)
+    oldest = store.oldest_digest_entry("r")
+    assert oldest == local
+    assert oldest is not None
+    assert oldest.utcoffset() == timedelta(0)
+
+
+# two notifier instances
+
+
+def test_two_instances_racing_for_the_same_keys_each_key_is_won_once(
+    open_new: OpenStore,
+) -> None:
+    with ThreadPoolExecutor(2) as pool:  # both instances create the schema at once
+        instances = list(pool.map(lambda _: open_new(), range(2)))
+    keys = [f"case-{i}|NCT0001|eligible|team|email" for i in range(200)]
+    threads_per_instance = 3
+
+    def race(now: datetime) -> Counter[str]:
+        start = threading.Barrier(len(instances) * threads_per_instance)
+
+        def worker(instance: Store, seed: int) -> list[str]:
+            order = keys[:]
+            random.Random(seed).shuffle(order)
+            start.wait()
+            return [key for key in order if instance.claim(key, now, LEASE_S)]
+
+        jobs = [(s, n) for s in instances for n in range(threads_per_instance)]
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            futures = [pool.submit(worker, s, seed) for seed, (s, _) in enumerate(jobs)]
+            return Counter(key for f in futures for key in f.result())
+
+    assert race(T0) == Counter(keys)  # new keys: every one won exactly once
+    # every claim "crashed": after the lease both instances race to take each one over
+    assert race(T0 + timedelta(seconds=LEASE_S + 1)) == Counter(keys)
+    for key in keys[:100]:
+        instances[0].complete(key, T0 + timedelta(seconds=LEASE_S + 2))
+    late = race(T0 + timedelta(seconds=3 * LEASE_S))
+    assert late == Counter(keys[100:])  # sent keys stay sent; the rest taken over once
+
+
+# the factory
+
+
+def test_open_store_refuses_urls_it_cannot_honour(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        open_store("mysql://db/notifier", tmp_path / "n.sqlite3")
+    assert not (tmp_path / "n.sqlite3").exists()
+
+
+def test_open_store_without_a_url_uses_the_sqlite_file(tmp_path: Path) -> None:
+    for url in (None, ""):
+        store = open_store(url, tmp_path / "n.sqlite3")
+        assert isinstance(store, SqliteStore)
+        store.close()
+
+
+def test_postgres_store_reconnects_after_the_server_drops_it(postgres_url: str) -> None:
+    with postgres_schema(postgres_url) as url:
+        store = PostgresStore(url)
+        assert store.claim(KEY, T0, LEASE_S)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(psycopg.OperationalError):
+            store.complete(KEY, T0)  # the caller learns this one failed...
+        store.complete(KEY, T0)  # ...and the next call reconnects
+        assert store.completed(KEY)
+        store.close()
