@@ -1,24 +1,45 @@
-"""`python -m notifier`: run the notifier with settings from the environment."""
+"""`python -m notifier [--dry-run]`: run the notifier with settings from the environment."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import uuid
 
+from notifier.adapters.memory_store import MemoryStore
+from notifier.adapters.print_channel import PrintChannel
+from notifier.adapters.routing_file import load_routing
 from notifier.bootstrap import SERVICE, bootstrap
+from notifier.ports import Channel
 from rarematch_common.service import run_service
 from rarematch_common.settings import NotifierSettings
 
 __all__ = ["main"]
 
 
-def main(settings: NotifierSettings | None = None) -> None:
+def main(settings: NotifierSettings | None = None, dry_run: bool = False) -> None:
+    """Deliver alerts; with `dry_run`, print them instead, remember nothing, commit nothing
+    that matters (a throw-away consumer group reads the topic from the start)."""
     settings = settings or NotifierSettings()
+    if dry_run:
+        settings = settings.model_copy(
+            update={"notifier_group": f"{settings.notifier_group}-dry-run-{uuid.uuid4().hex[:8]}"}
+        )
 
     def start(stop: threading.Event) -> None:
-        bootstrap(settings).run(stop)
+        if not dry_run:
+            bootstrap(settings).run(stop)
+            return
+        routing = load_routing(settings.rules_dir)
+
+        def printer(route: str, channel: str) -> Channel:
+            targets = ", ".join(routing.routes[route].email) if channel == "email" else channel
+            return PrintChannel(channel, route, targets)
+
+        bootstrap(settings, channels=printer, store=MemoryStore()).run(stop)
 
     run_service(SERVICE, settings.log_level, settings.notifier_metrics_port, start)
 
 
 if __name__ == "__main__":
-    main()
+    main(dry_run="--dry-run" in sys.argv[1:])

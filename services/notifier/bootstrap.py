@@ -2,49 +2,94 @@
 
 from __future__ import annotations
 
-import functools
 import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 
+from notifier.adapters.apprise_channel import AppriseChannel
 from notifier.adapters.routing_file import load_routing
-from notifier.adapters.smtp_notifier import SmtpNotifier
-from notifier.handlers import Notifier, handle_match_event
+from notifier.adapters.smtp_channel import SmtpChannel
+from notifier.adapters.store import open_store
+from notifier.adapters.webhook_channel import WebhookChannel
+from notifier.dispatch import Dispatcher, RetryPolicy
+from notifier.domain.routing import Routing
+from notifier.ports import Channel, Store
 from rarematch_common.kafka.admin import ensure_topics
 from rarematch_common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch_common.kafka.topics import Topics
 from rarematch_common.settings import NotifierSettings
 
-__all__ = ["SERVICE", "bootstrap"]
+__all__ = ["SERVICE", "bootstrap", "real_channels"]
 
 SERVICE = "notifier"
+ChannelFactory = Callable[[str, str], Channel]
+
+
+def real_channels(settings: NotifierSettings, routing: Routing) -> ChannelFactory:
+    """(route, channel name) -> SMTP, signed webhook or Apprise channel, built once each."""
+
+    @cache
+    def channel(route_name: str, name: str) -> Channel:
+        route = routing.routes[route_name]
+        if name == "email":
+            return SmtpChannel.from_settings(settings, route.email)
+        if name == "webhook" and route.webhook is not None:
+            return WebhookChannel.from_targets([route.webhook])
+        if name == "apprise" and route.apprise is not None:
+            return AppriseChannel.from_target(route.apprise)
+        raise KeyError(f"route {route_name} has no {name} channel")
+
+    return channel
 
 
 def bootstrap(
     settings: NotifierSettings,
-    email: Notifier | None = None,
+    channels: ChannelFactory | None = None,
+    store: Store | None = None,
     consumer: Consumer | None = None,
     producer: Producer | None = None,
 ) -> KafkaLoop:
     routing = load_routing(settings.rules_dir)
     topics = Topics.from_settings(settings)
-    if email is None:
-        email = SmtpNotifier(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_from,
-            starttls=settings.smtp_starttls,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            timeout_s=settings.smtp_timeout_s,
+    if store is None:
+        url = settings.notifier_database_url
+        store = open_store(
+            url.get_secret_value() if url else None, Path(settings.notifier_store_path)
         )
+    dispatcher = Dispatcher(
+        routing=routing,
+        channel=channels or real_channels(settings, routing),
+        store=store,
+        executor=ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver"),
+        dead_letter_topic=settings.notifications_dead_letter_topic,
+        now=lambda: datetime.now(UTC),
+        case_url_template=settings.case_url_template,
+        retry=RetryPolicy(
+            settings.retry_attempts,
+            settings.retry_base_delay_s,
+            settings.retry_max_delay_s,
+            settings.claim_lease_s,
+        ),
+        per_channel_limit=settings.per_channel_limit,
+    )
     if consumer is None or producer is None:
-        ensure_topics(settings)
+        ensure_topics(settings, [settings.notifications_dead_letter_topic])
         consumer, producer = connect(
             settings.kafka_bootstrap,
             settings.notifier_group,
             topics.matches.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
         )
-    handler = functools.partial(handle_match_event, routing=routing, email=email)
     return KafkaLoop(
-        SERVICE, topics.matches, topics.matches_dead_letter.name, handler, consumer, producer
+        SERVICE,
+        topics.matches,
+        topics.matches_dead_letter.name,
+        None,
+        consumer,
+        producer,
+        batch_handler=dispatcher.handle_batch,
+        tick=dispatcher.flush_digests,
     )

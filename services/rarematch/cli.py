@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import BaseModel
 
-from eligibility.cli import explain, rules_app
+from rarematch.authoring import explain, rules_app
 from rarematch.localkafka import kafka_app
 
 __all__ = ["PROGRAM_SCHEMA", "app"]
@@ -37,11 +37,15 @@ def eligibility() -> None:
 
 
 @app.command()
-def notifier() -> None:
+def notifier(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be sent; send and store nothing")
+    ] = False,
+) -> None:
     """Run the notifier service (settings from RAREMATCH_* environment variables)."""
     from notifier.__main__ import main
 
-    main()
+    main(dry_run=dry_run)
 
 
 @app.command()

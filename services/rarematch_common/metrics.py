@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 __all__ = [
     "DEAD_LETTERED",
+    "DELIVERY_SECONDS",
     "EVALUATION_SECONDS",
     "MATCH_EVENTS",
     "NOTIFICATIONS",
@@ -37,7 +38,15 @@ RULES_ERRORS = Gauge(
 )
 RULES_VERSION = Info("rarematch_rules", "The rule set being served")
 NOTIFICATIONS = Counter(
-    "rarematch_notifications_total", "Notifications by channel and result", ["channel", "result"]
+    "rarematch_notifications_total",
+    "Notification deliveries by channel and result (sent, retried, dead_lettered, deduplicated)",
+    ["channel", "result"],
+)
+DELIVERY_SECONDS = Histogram(
+    "rarematch_delivery_seconds",
+    "Time to deliver one notification, retries included",
+    ["channel"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 
 

@@ -42,3 +42,22 @@ class NotifierSettings(KafkaSettings):
     smtp_from: str = "rarematch@localhost"
     smtp_timeout_s: float = 10.0
     notifier_metrics_port: int = Field(default=9102, description="0 disables the endpoint")
+    notifications_dead_letter_topic: str = "rarematch.notifications.DLT"
+    notifier_database_url: SecretStr | None = Field(
+        default=None, description="postgresql://… for several notifier instances; else SQLite"
+    )
+    notifier_store_path: Path = Field(
+        default=Path("var/notifier.sqlite3"), description="SQLite dedup and digest store"
+    )
+    case_url_template: str | None = Field(
+        default=None,
+        description="Link in every alert, e.g. https://nav.example.org/cases/{case_id}",
+    )
+    delivery_workers: int = Field(default=8, ge=1, description="Deliveries in flight at once")
+    per_channel_limit: int = Field(default=4, ge=1, description="In flight per channel")
+    retry_attempts: int = Field(default=4, ge=1)
+    retry_base_delay_s: float = Field(default=0.5, gt=0)
+    retry_max_delay_s: float = Field(default=8.0, gt=0)
+    claim_lease_s: float = Field(
+        default=120.0, gt=0, description="How long an in-flight delivery blocks a duplicate"
+    )

@@ -41,7 +41,7 @@ def mail() -> Iterator[MailCatcher]:
 
 
 @pytest.fixture
-def stack(kafka_bootstrap: str, mail: MailCatcher) -> Iterator[Stack]:
+def stack(kafka_bootstrap: str, mail: MailCatcher, tmp_path: Path) -> Iterator[Stack]:
     """Eligibility and notifier running on fresh topics until the test ends."""
     run = uuid.uuid4().hex[:8]
     common = {
@@ -54,7 +54,12 @@ def stack(kafka_bootstrap: str, mail: MailCatcher) -> Iterator[Stack]:
     }
     eligibility = EligibilitySettings(**common, eligibility_group=f"elig-{run}")
     notifier = NotifierSettings(
-        **common, notifier_group=f"notif-{run}", smtp_host="127.0.0.1", smtp_port=mail.port
+        **common,
+        notifier_group=f"notif-{run}",
+        smtp_host="127.0.0.1",
+        smtp_port=mail.port,
+        notifier_store_path=tmp_path / "notifier.sqlite3",
+        notifications_dead_letter_topic=f"t{run}.notifications.DLT",
     )
     loop, _ = bootstrap_eligibility(eligibility)
     with running(loop), running(bootstrap_notifier(notifier)):

@@ -12,22 +12,11 @@ from pydantic import ValidationError
 
 from eligibility.domain.criteria import Program
 from eligibility.domain.oncotree import OncoTree
-from eligibility.rulebook.located_yaml import Located, Location, YamlSyntaxError, load_located
 from eligibility.rulebook.semantics import field_hint, never_met, unknown_oncotree_codes
+from rarematch_common.located_yaml import Location, YamlSyntaxError, load_located
+from rarematch_common.rule_errors import RuleError, schema_errors
 
-__all__ = ["ParsedFile", "RuleError", "RuleSet", "parse_program", "parse_rule_files"]
-
-
-@dataclass(frozen=True)
-class RuleError:
-    file: str
-    line: int
-    column: int
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+__all__ = ["ParsedFile", "RuleSet", "parse_program", "parse_rule_files"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +55,7 @@ def parse_program(file: str, text: str, oncotree: OncoTree) -> ParsedFile:
     try:
         program = Program.model_validate(located.data)
     except ValidationError as failure:
-        schema = list(_schema_errors(file, failure, located))
+        schema = list(schema_errors(file, failure, located, field_hint, _repeated_id))
         return ParsedFile(file, None, tuple(sorted([*codes, *schema], key=_position)))
     impossible = [
         error(located.locate(path), code, message)
@@ -80,27 +69,6 @@ def _position(error: RuleError) -> tuple[int, int]:
     return error.line, error.column
 
 
-def _schema_errors(file: str, failure: ValidationError, located: Located) -> Iterable[RuleError]:
-    for item in failure.errors():
-        loc = tuple(item["loc"])
-        if item["type"] == "duplicate_criterion_id":
-            loc = _repeated_id(located.data) or loc
-        where = located.locate(loc)
-        field = _field_path(loc, located.data) or "file"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            hint = field_hint(str(loc[-1]))
-            advice = f"did you mean '{hint}'?" if hint else "check its spelling and indentation"
-            message = (
-                f"unknown field '{loc[-1]}' in {_field_path(loc[:-1], located.data)} ({advice})"
-            )
-        elif item["type"] == "missing":
-            message = f"missing required field '{field}'"
-        else:
-            message = f"{field}: {message}"
-        yield RuleError(file, where.line, where.column, item["type"], message)
-
-
 def _repeated_id(data: dict[str, Any]) -> tuple[str | int, ...] | None:
     """Where the first repeated criterion id stands, e.g. ('exclusion', 2, 'id')."""
     seen: set[object] = set()
@@ -111,22 +79,6 @@ def _repeated_id(data: dict[str, Any]) -> tuple[str | int, ...] | None:
                 return (section, index, "id")
             seen.add(criterion_id)
     return None
-
-
-def _field_path(loc: tuple[str | int, ...], data: object) -> str:
-    """`inclusion[hla].any[0].hla.allele`: criteria by id, other list items by index."""
-    parts: list[str] = []
-    node = data
-    for step in loc:
-        if isinstance(step, int) and isinstance(node, list) and step < len(node):
-            item = node[step]
-            label = item.get("id") if isinstance(item, dict) else None
-            parts[-1:] = [f"{parts[-1] if parts else ''}[{label if label else step}]"]
-            node = item
-        else:
-            parts.append(str(step))
-            node = node.get(step) if isinstance(node, dict) else None
-    return ".".join(parts) or "the file"
 
 
 def parse_rule_files(

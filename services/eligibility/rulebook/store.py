@@ -14,7 +14,8 @@ from pathlib import Path
 from eligibility.domain.evaluate import CompiledRules, compile_rules
 from eligibility.domain.oncotree import OncoTree
 from eligibility.rulebook.files import read_program_files
-from eligibility.rulebook.parse import RuleError, parse_rule_files
+from eligibility.rulebook.parse import parse_rule_files
+from rarematch_common.rule_errors import RuleError
 
 __all__ = ["RuleStore", "RulesInvalid", "load_rules"]
 

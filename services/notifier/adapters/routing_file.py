@@ -1,32 +1,46 @@
-"""Reads `rules/routing.yaml` (safe YAML) into a validated Routing, with the file in every error."""
+"""Reads `rules/routing.yaml` (safe YAML) into a validated Routing, errors as file:line:column."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from notifier.domain.routing import Routing
+from rarematch_common.located_yaml import YamlSyntaxError, load_located
+from rarematch_common.rule_errors import RuleError, schema_errors
 
-__all__ = ["ROUTING_FILE", "RoutingFileError", "load_routing"]
+__all__ = ["ROUTING_FILE", "RoutingFileError", "load_routing", "parse_routing"]
 
 ROUTING_FILE = "routing.yaml"
 
 
 class RoutingFileError(ValueError):
-    pass
+    def __init__(self, errors: list[RuleError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors
+
+
+def parse_routing(file: str, text: str) -> tuple[Routing | None, list[RuleError]]:
+    try:
+        located = load_located(text)
+    except YamlSyntaxError as failure:
+        where = failure.location
+        return None, [RuleError(file, where.line, where.column, "yaml_syntax", str(failure))]
+    try:
+        return Routing.model_validate(located.data), []
+    except ValidationError as failure:
+        return None, list(schema_errors(file, failure, located))
 
 
 def load_routing(rules_dir: Path) -> Routing:
     path = rules_dir / ROUTING_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Routing.model_validate(data)
-    except FileNotFoundError as error:
-        raise RoutingFileError(f"{path}: not found; coordinators' routes live there") from error
-    except yaml.YAMLError as error:
-        raise RoutingFileError(f"{path}: {error}") from error
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise RoutingFileError(f"{path}: {problems}") from error
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        message = f"cannot read it ({error.strerror}); coordinators' routes live there"
+        raise RoutingFileError([RuleError(str(path), 1, 1, "unreadable", message)]) from error
+    routing, errors = parse_routing(str(path), text)
+    if routing is None:
+        raise RoutingFileError(errors)
+    return routing

@@ -1,15 +1,22 @@
-"""A decision as a plain-text email: program, outcome, reasons per criterion, facts to collect.
+"""Decisions as messages: Jinja2 templates for email and chat, the match event as webhook body.
 
-Only what a coordinator needs: the case id and the values the criteria named; never the case.
+Only what a coordinator needs: the case id, the program, the outcome, each criterion with the
+value it named, the facts to collect, the rules version and a link to the case.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections import Counter
+from datetime import datetime
+from functools import cache
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from notifier.ports import Notification
 from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
 
-__all__ = ["Message", "render_email"]
+__all__ = ["OUTCOME_LABELS", "render_decision", "render_digest"]
 
 OUTCOME_LABELS = {
     Outcome.ELIGIBLE: "eligible",
@@ -17,43 +24,85 @@ OUTCOME_LABELS = {
     Outcome.INELIGIBLE: "not eligible",
     Outcome.REVOKED: "no longer eligible",
 }
-STATUS_MARKS = {
-    CriterionStatus.MET: "met",
-    CriterionStatus.NOT_MET: "NOT MET",
-    CriterionStatus.UNKNOWN: "unknown",
+STATUS_LABELS = {
+    ("inclusion", CriterionStatus.MET): "met",
+    ("inclusion", CriterionStatus.NOT_MET): "NOT MET",
+    ("exclusion", CriterionStatus.MET): "EXCLUDES",
+    ("exclusion", CriterionStatus.NOT_MET): "clear",
 }
 
 
-@dataclass(frozen=True)
-class Message:
-    subject: str
-    body: str
+def status_label(result: CriterionResult) -> str:
+    """What a coordinator reads: an exclusion that is met excludes; one not met is clear."""
+    return STATUS_LABELS.get((result.section, result.status), "unknown")
 
 
-def render_email(decision: MatchDecided) -> Message:
-    label = OUTCOME_LABELS[decision.outcome]
-    subject = f"[rarematch] Case {decision.case_id}: {label} for {decision.program_id}"
-    lines = [
-        f"Case:     {decision.case_id}",
-        f"Program:  {decision.program_title} ({decision.program_id})",
-        f"Outcome:  {label}",
-        "",
-        "Criteria:",
-        *(_criterion_line(result) for result in decision.criteria),
-    ]
-    if decision.facts_to_collect:
-        lines += ["", "Facts to collect:", *(f"  - {fact}" for fact in decision.facts_to_collect)]
-    lines += [
-        "",
-        f"Decided {decision.decided_at.isoformat()} by rules {decision.rules_version}.",
-        "This message carries no patient data beyond the case id and the values named above.",
-    ]
-    return Message(subject, "\n".join(lines) + "\n")
+def render_decision(
+    decision: MatchDecided, message_id: str, case_url_template: str | None
+) -> Notification:
+    context = {
+        "d": decision,
+        "outcome_label": OUTCOME_LABELS[decision.outcome],
+        "label": status_label,
+        "case_url": case_url(decision.case_id, case_url_template),
+    }
+    return Notification(
+        message_id=message_id,
+        subject=(
+            f"[rarematch] Case {decision.case_id}: {OUTCOME_LABELS[decision.outcome]} "
+            f"for {decision.program_id}"
+        ),
+        text=_templates().get_template("email.txt.j2").render(context),
+        chat=_templates().get_template("chat.md.j2").render(context),
+        payload=decision.model_dump_json().encode(),
+    )
 
 
-def _criterion_line(result: CriterionResult) -> str:
-    seen = f" [seen: {result.observed}]" if result.observed else ""
-    section = "exclusion " if result.section == "exclusion" else ""
-    return (
-        f"  - {STATUS_MARKS[result.status]:8} {section}{result.criterion_id}: {result.text}{seen}"
+def render_digest(
+    route: str,
+    decisions: list[MatchDecided],
+    since: datetime,
+    message_id: str,
+    case_url_template: str | None,
+) -> Notification:
+    counts = sorted(Counter((d.program_id, d.outcome) for d in decisions).items())
+    context = {
+        "route": route,
+        "decisions": decisions,
+        "since": since,
+        "counts": counts,
+        "outcome_labels": OUTCOME_LABELS,
+        "case_urls": [case_url(d.case_id, case_url_template) for d in decisions],
+    }
+    payload = {
+        "route": route,
+        "since": since.isoformat(),
+        "counts": [
+            {"program_id": program, "outcome": outcome.value, "count": count}
+            for (program, outcome), count in counts
+        ],
+        "decisions": [d.model_dump(mode="json") for d in decisions],
+    }
+    return Notification(
+        message_id=message_id,
+        subject=f"[rarematch] Digest for {route}: {len(decisions)} decision(s)",
+        text=_templates().get_template("digest-email.txt.j2").render(context),
+        chat=_templates().get_template("digest-chat.md.j2").render(context),
+        payload=json.dumps(payload).encode(),
+    )
+
+
+def case_url(case_id: str, template: str | None) -> str | None:
+    """`https://navigator.example.org/cases/{case_id}` -> the link for this case."""
+    return template.replace("{case_id}", case_id) if template else None
+
+
+@cache
+def _templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("notifier", "templates"),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain text and Markdown, never HTML  # noqa: S701
+        keep_trailing_newline=True,
+        trim_blocks=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import suppress
 
 from kafka import KafkaAdminClient
@@ -13,13 +14,14 @@ from rarematch_common.settings import KafkaSettings
 __all__ = ["ensure_topics"]
 
 
-def ensure_topics(settings: KafkaSettings) -> None:
+def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[str] = ()) -> None:
     """Create missing topics: case and match topics partitioned for scaling, DLTs with one."""
     wanted = {
         settings.cases_topic: settings.topic_partitions,
         settings.matches_topic: settings.topic_partitions,
         settings.cases_dead_letter_topic: 1,
         settings.matches_dead_letter_topic: 1,
+        **dict.fromkeys(extra_dead_letter_topics, 1),
     }
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap, client_id="rarematch-admin"

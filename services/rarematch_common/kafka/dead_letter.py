@@ -10,7 +10,14 @@ __all__ = ["DLQ_HEADERS", "dead_letter"]
 DLQ_HEADERS = ("dlq_reason", "dlq_error", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_service")
 
 
-def dead_letter(inbound: Inbound, reason: str, error: str, topic: str, service: str) -> Outbound:
+def dead_letter(
+    inbound: Inbound,
+    reason: str,
+    error: str,
+    topic: str,
+    service: str,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Outbound:
     """The record as it arrived (key, value, headers) with `dlq_*` headers appended."""
     original = inbound.record
     headers = (
@@ -21,5 +28,6 @@ def dead_letter(inbound: Inbound, reason: str, error: str, topic: str, service: 
         ("dlq_partition", str(inbound.partition).encode()),
         ("dlq_offset", str(inbound.offset).encode()),
         ("dlq_service", service.encode()),
+        *((name, value.encode()) for name, value in extra),
     )
     return Outbound(topic, WireRecord(original.key, original.value, headers))

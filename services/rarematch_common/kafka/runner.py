@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
 
 from rarematch_common import metrics
 from rarematch_common.contracts.cloudevents import DecodeError, Envelope, WireRecord, decode
@@ -28,6 +28,10 @@ from rarematch_common.logging import bind_record, get_logger, unbind_record
 __all__ = ["DeliveryFailed", "Handler", "KafkaLoop", "connect"]
 
 Handler = Callable[[Envelope, Inbound], Sequence[Outbound]]
+BatchHandler = Callable[[list[tuple[Envelope, Inbound]]], Sequence[Outbound]]
+"""For handlers that work a whole batch at once (the notifier delivers concurrently)."""
+Tick = Callable[[], Sequence[Outbound]]
+"""Periodic work between polls (digests); its records are produced before the next commit."""
 
 
 class DeliveryFailed(RuntimeError):
@@ -78,33 +82,60 @@ class KafkaLoop:
     service: str
     source: Topic
     dead_letter_topic: str
-    handler: Handler
+    handler: Handler | None
     consumer: Consumer
     producer: Producer
     poll_timeout_ms: int = 500
+    batch_handler: BatchHandler | None = None
+    tick: Tick | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError("give a handler or a batch_handler, not both")
 
     def process(self, inbound: Inbound) -> list[Outbound]:
         """Everything to produce for one record; bad input becomes one dead-letter record."""
         bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
         metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
+        assert self.handler is not None, "per-record processing needs a handler"
         try:
             envelope = decode(inbound.record, self.source.event_types)
             return list(self.handler(envelope, inbound))
         except (DecodeError, RecordRejected) as error:
             return [self._reject(inbound, error.reason, str(error))]
 
+    def process_batch(self, inbounds: list[Inbound]) -> list[Outbound]:
+        """Everything to produce for a batch, through the batch handler if there is one."""
+        if self.batch_handler is None:
+            return [out for inbound in inbounds for out in self.process(inbound)]
+        outbound: list[Outbound] = []
+        decoded: list[tuple[Envelope, Inbound]] = []
+        for inbound in inbounds:
+            bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
+            metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
+            try:
+                decoded.append((decode(inbound.record, self.source.event_types), inbound))
+            except DecodeError as error:
+                outbound.append(self._reject(inbound, error.reason, str(error)))
+        unbind_record()
+        return [*outbound, *self.batch_handler(decoded)] if decoded else outbound
+
     def run_once(self) -> int:
         """Process one polled batch end to end; return how many records it held."""
         batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
-        outbound: list[Outbound] = []
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for partition, records in batch.items():
-            for record in records:
-                outbound.extend(self.process(_inbound(record)))
-                offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+        inbounds = [_inbound(record) for records in batch.values() for record in records]
+        offsets = {
+            partition: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+            for partition, records in batch.items()
+            if records
+        }
+        outbound = self.process_batch(inbounds)
         unbind_record()
-        if offsets:
+        if self.tick is not None:
+            outbound.extend(self.tick())
+        if outbound or offsets:
             self._deliver(outbound)
+        if offsets:
             self.consumer.commit(offsets)
         return sum(len(records) for records in batch.values())
 

@@ -16,13 +16,17 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import CompiledRules, compile_rules, decide_program
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.files import collect_program_files
-from eligibility.rulebook.parse import RuleError, RuleSet, parse_rule_files
+from eligibility.rulebook.parse import RuleSet, parse_rule_files
 from eligibility.rulebook.program_tests import run_program_tests
+from notifier.adapters.routing_file import ROUTING_FILE, parse_routing
+from notifier.domain.routing import Routing
 from rarematch_common.contracts import Case, CriterionStatus
 from rarematch_common.contracts.cloudevents import describe_validation_error
+from rarematch_common.rule_errors import RuleError
 
 __all__ = ["explain", "rules_app"]
 
@@ -38,7 +42,8 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @rules_app.command("lint")
 def lint(paths: Paths = None, output: Format = "pretty") -> None:
-    """Validate program files: schema, OncoTree codes, HLA alleles, ranges, duplicate ids."""
+    """Validate program files and routing.yaml: schema, OncoTree codes, HLA alleles, ranges,
+    duplicate ids, impossible criteria, routes that do not exist."""
     rule_set = _load(paths, output)
     if output == "json":
         _out.print_json(data={"errors": [], "programs": len(rule_set.programs)})
@@ -140,22 +145,71 @@ _STATUS_STYLE = {
 
 
 def _load(paths: list[Path] | None, output: str) -> RuleSet:
+    paths = paths or [Path("rules")]
     try:
-        files = collect_program_files(paths or [Path("rules")])
+        files = collect_program_files(paths)
     except OSError as error:
         _fail(str(error))
     rule_set, errors = parse_rule_files(files, bundled_oncotree())
-    if rule_set is not None:
+    sources = dict(files)
+    for routing_path in (p / ROUTING_FILE for p in paths if (p / ROUTING_FILE).is_file()):
+        text = routing_path.read_text(encoding="utf-8")
+        sources[str(routing_path)] = text.encode()
+        routing, routing_errors = parse_routing(str(routing_path), text)
+        errors += routing_errors
+        if routing is not None and rule_set is not None:
+            errors += _unknown_routes(rule_set, routing, sources)
+    if rule_set is not None and not errors:
+        errors += _engine_errors(rule_set)
+    if not errors:
+        assert rule_set is not None
         return rule_set
     if output == "json":
         _out.print_json(data={"errors": [_error_json(e) for e in errors]})
     else:
-        sources = dict(files)
         for problem in errors:
             _err.print(_error_text(problem, sources.get(problem.file, b"")), markup=False)
         count = len({e.file for e in errors})
         _err.print(f"{len(errors)} error(s) in {count} file(s)", markup=False)
     raise typer.Exit(1)
+
+
+def _unknown_routes(
+    rule_set: RuleSet, routing: Routing, sources: dict[str, bytes]
+) -> list[RuleError]:
+    """A program naming a route the routing file lacks would silently fall back: say so."""
+    errors = []
+    for program in rule_set.programs:
+        missing = [name for name in program.notify if name not in routing.routes]
+        if missing:
+            file = rule_set.files[program.id]
+            line = _line_of(sources.get(file, b""), "notify:")
+            errors.append(
+                RuleError(
+                    file,
+                    line,
+                    1,
+                    "unknown_route",
+                    f"route(s) {', '.join(missing)} not defined in {ROUTING_FILE}; "
+                    f"defined: {', '.join(sorted(routing.routes))}",
+                )
+            )
+    return errors
+
+
+def _engine_errors(rule_set: RuleSet) -> list[RuleError]:
+    """Criteria the schema accepts but durable-rules cannot compile (too deeply nested)."""
+    try:
+        with _compiled(rule_set):
+            return []
+    except EngineError as error:
+        file = next((f for pid, f in rule_set.files.items() if f":{pid}" in str(error)), "rules")
+        return [RuleError(file, 1, 1, "engine_refused", f"{error}: simplify the criteria")]
+
+
+def _line_of(source: bytes, needle: str) -> int:
+    lines = source.decode("utf-8", "replace").splitlines()
+    return next((n for n, line in enumerate(lines, 1) if line.startswith(needle)), 1)
 
 
 def _error_text(error: RuleError, source: bytes) -> str:
