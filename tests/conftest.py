@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from rarematch.localkafka import BrokerConfig, BrokerError, down, up
+from tests.postgres import postgres_url
+
+__all__ = ["postgres_url"]  # a real PostgreSQL server, for the notifier store
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
