@@ -110,7 +110,16 @@ class Dispatcher:
         notification = render_decision(
             delivery.decision, delivery.message_id, self.case_url_template
         )
-        error = self._send_once(delivery.key, delivery.route, delivery.channel, notification)
+        decision = delivery.decision
+        error = self._send_once(
+            delivery.key,
+            delivery.route,
+            delivery.channel,
+            notification,
+            case_id=decision.case_id,
+            program_id=decision.program_id,
+            outcome=decision.outcome.value,
+        )
         if error is None:
             return None
         return dead_letter(
@@ -123,10 +132,14 @@ class Dispatcher:
         )
 
     def _send_once(
-        self, key: str, route: str, channel_name: str, notification: Notification
+        self, key: str, route: str, channel_name: str, notification: Notification, **ids: str
     ) -> DeliveryError | None:
-        """Send unless already sent; None when sent (or skipped), the error when dead-lettered."""
-        log = get_logger().bind(route=route, channel=channel_name)
+        """Send unless already sent; None when sent (or skipped), the error when dead-lettered.
+
+        `ids` (case id, program id, outcome) go into the log lines: delivery threads do not
+        see the consumer thread's per-record log context.
+        """
+        log = get_logger().bind(route=route, channel=channel_name, **ids)
         if not self._claim(key):
             metrics.NOTIFICATIONS.labels(channel_name, "deduplicated").inc()
             log.info("notification_deduplicated")

@@ -18,12 +18,17 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+import yaml
+
 from eligibility.domain.evaluate import evaluate
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.store import load_rules
+from notifier.adapters.routing_file import ROUTING_FILE, load_routing
+from notifier.domain.delivery import deliveries_for
 from rarematch import localkafka
 from rarematch.mailcatcher import catch_mail, email_text
 from rarematch.publish import case_files, publish_cases
+from rarematch.webhook_receiver import ReceivedWebhook, new_webhook_secret, receive_webhooks
 from rarematch_common.contracts import Case, Outcome
 from rarematch_common.kafka.admin import ensure_topics
 from rarematch_common.settings import KafkaSettings
@@ -31,6 +36,8 @@ from rarematch_common.settings import KafkaSettings
 __all__ = ["run_demo"]
 
 DEMO_KAFKA_PORT = 19092
+DEMO_WEBHOOK_ROUTE = "molecular-tumour-board"
+DEMO_SECRET_ENV = "RAREMATCH_DEMO_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 SERVICES = ("eligibility", "notifier")
 
 
@@ -38,39 +45,64 @@ def run_demo(rules_dir: Path, cases_dir: Path, log_dir: Path, timeout_s: float =
     """Run the whole flow once; return 0 when every expected notification arrived."""
     signal.signal(signal.SIGTERM, _interrupt)
     files = case_files([cases_dir])
-    expected = _expected_notifications(rules_dir, files)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(log_dir, ignore_errors=True)  # a fresh broker, store and rules copy each run
+    log_dir.mkdir(parents=True)
+    secret = new_webhook_secret()
     with ExitStack() as stack:
-        state = log_dir / "kafka"  # a fresh broker each run: no offsets or cases left over
-        shutil.rmtree(state, ignore_errors=True)
         port = int(os.environ.get("RAREMATCH_DEMO_KAFKA_PORT", DEMO_KAFKA_PORT))
+        state = log_dir / "kafka"
         broker = localkafka.BrokerConfig(port=port, controller_port=port + 1, state_dir=state)
         bootstrap = stack.enter_context(_broker(broker))
         inbox = stack.enter_context(catch_mail(on_message=_print_email))
         _say(f"SMTP server listening on 127.0.0.1:{inbox.port}")
+        hooks = stack.enter_context(receive_webhooks(secret, on_message=_print_webhook))
+        _say(f"webhook receiver (verifies Standard Webhooks signatures) on {hooks.url}")
+        demo_rules = _demo_rules(rules_dir, log_dir / "rules", hooks.url)
+        emails, webhooks = _expected_deliveries(demo_rules, files)
         settings = KafkaSettings(kafka_bootstrap=bootstrap)
         ensure_topics(settings)
-        env = _service_env(bootstrap, inbox.port, rules_dir)
+        env = _service_env(bootstrap, inbox.port, demo_rules, log_dir, secret)
         for service in SERVICES:
             stack.enter_context(_service(service, env, log_dir / f"{service}.log"))
         ids = publish_cases(files, bootstrap, settings.cases_topic, "submitted")
-        _say(f"published {len(ids)} sample cases; expecting {expected} notifications")
-        received = len(inbox.wait_for(expected, timeout_s))
-        _say(f"{received} of {expected} notifications received; service logs in {log_dir}/")
-        return 0 if received >= expected else 1
+        _say(f"published {len(ids)} sample cases; expecting {emails} emails, {webhooks} webhooks")
+        got_emails = len(inbox.wait_for(emails, timeout_s))
+        got_webhooks = len(hooks.wait_for(webhooks, timeout_s))
+        _say(
+            f"received {got_emails}/{emails} emails and {got_webhooks}/{webhooks} signed webhooks "
+            f"({hooks.rejected} rejected); service logs in {log_dir}/"
+        )
+        return 0 if (got_emails, got_webhooks) == (emails, webhooks) else 1
 
 
-def _expected_notifications(rules_dir: Path, files: list[Path]) -> int:
+def _demo_rules(rules_dir: Path, copy: Path, webhook_url: str) -> Path:
+    """The shipped rules, with the molecular tumour board also subscribed by signed webhook."""
+    shutil.copytree(rules_dir, copy)
+    routing = yaml.safe_load((copy / ROUTING_FILE).read_text(encoding="utf-8"))
+    routing["routes"][DEMO_WEBHOOK_ROUTE]["webhook"] = {
+        "url": webhook_url,
+        "secret_env": DEMO_SECRET_ENV,
+    }
+    (copy / ROUTING_FILE).write_text(yaml.safe_dump(routing, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def _expected_deliveries(rules_dir: Path, files: list[Path]) -> tuple[int, int]:
+    """How many emails and webhooks the shipped rules and routes owe the sample cases."""
     rules = load_rules(rules_dir, bundled_oncotree())
+    routing = load_routing(rules_dir)
     now = datetime.now(UTC)
     try:
-        return sum(
-            decision.outcome is not Outcome.INELIGIBLE
+        channels = [
+            delivery.channel
             for file in files
             for decision in evaluate(Case.model_validate_json(file.read_bytes()), rules, now)
-        )
+            if decision.outcome is not Outcome.INELIGIBLE
+            for delivery in deliveries_for(decision, routing)
+        ]
     finally:
         rules.engine.close()
+    return channels.count("email"), channels.count("webhook")
 
 
 @contextmanager
@@ -82,11 +114,15 @@ def _broker(config: localkafka.BrokerConfig) -> Iterator[str]:
         localkafka.down(config, say=_say)
 
 
-def _service_env(bootstrap: str, smtp_port: int, rules_dir: Path) -> dict[str, str]:
+def _service_env(
+    bootstrap: str, smtp_port: int, rules_dir: Path, log_dir: Path, secret: str
+) -> dict[str, str]:
     return {
         **os.environ,
         "RAREMATCH_KAFKA_BOOTSTRAP": bootstrap,
         "RAREMATCH_RULES_DIR": str(rules_dir.resolve()),
+        "RAREMATCH_NOTIFIER_STORE_PATH": str((log_dir / "notifier.sqlite3").resolve()),
+        DEMO_SECRET_ENV: secret,
         "RAREMATCH_SMTP_HOST": "127.0.0.1",
         "RAREMATCH_SMTP_PORT": str(smtp_port),
         "RAREMATCH_ELIGIBILITY_METRICS_PORT": str(_free_port()),
@@ -117,6 +153,15 @@ def _service(name: str, env: dict[str, str], log_file: Path) -> Iterator[None]:
 def _print_email(message: EmailMessage) -> None:
     print(
         f"\n----- email to {message['To']}\nSubject: {message['Subject']}\n\n{email_text(message)}",
+        flush=True,
+    )
+
+
+def _print_webhook(received: ReceivedWebhook) -> None:
+    body = received.payload
+    print(
+        f"\n----- signed webhook {received.headers.get('webhook-id')} (signature verified)\n"
+        f"{body.get('case_id')} {body.get('outcome')} for {body.get('program_id')}",
         flush=True,
     )
 
