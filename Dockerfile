@@ -21,9 +21,11 @@ FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/rarematch/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    RAREMATCH_RULES_DIR=/app/rules
+    RAREMATCH_RULES_DIR=/app/rules \
+    RAREMATCH_NOTIFIER_STORE_PATH=/app/var/notifier.sqlite3
 RUN groupadd --system --gid 10001 rarematch \
-    && useradd --system --uid 10001 --gid rarematch --home-dir /app --no-create-home rarematch
+    && useradd --system --uid 10001 --gid rarematch --home-dir /app --no-create-home rarematch \
+    && mkdir -p /app/var && chown 10001:10001 /app/var
 COPY --from=build /opt/rarematch /opt/rarematch
 WORKDIR /app
 COPY rules ./rules
