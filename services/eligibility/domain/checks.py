@@ -420,9 +420,22 @@ def _observe_performance(check: PerformanceCheck, case: Case) -> str | None:
     return f"{check.scale} {scores[0].value}" if scores else None
 
 
+ORGAN_MEASURE_LABELS = {
+    "creatinine_clearance_ml_min": "creatinine clearance (mL/min)",
+    "creatinine_x_uln": "serum creatinine (x ULN)",
+    "alt_x_uln": "ALT (x ULN)",
+    "ast_x_uln": "AST (x ULN)",
+    "bilirubin_x_uln": "total bilirubin (x ULN)",
+    "lvef_percent": "LVEF (%)",
+    "anc_per_ul": "absolute neutrophil count (/uL)",
+    "platelets_per_ul": "platelet count (/uL)",
+    "hemoglobin_g_dl": "haemoglobin (g/dL)",
+}
+
+
 def _observe_organ(check: OrganFunctionCheck, case: Case) -> str | None:
     value = getattr(case.organ_function, check.measure, None) if case.organ_function else None
-    return f"{check.measure} {value:g}" if value is not None else None
+    return f"{ORGAN_MEASURE_LABELS[check.measure]} {value:g}" if value is not None else None
 
 
 # --- HLA ---------------------------------------------------------------------------------------
@@ -492,7 +505,7 @@ _KINDS: dict[type, _Kind] = {
     OrganFunctionCheck: _Kind(
         lambda c: _within(f"organ.{c.measure}", c.min, c.max),
         _observe_organ,
-        lambda c: c.measure.replace("_", " "),
+        lambda c: ORGAN_MEASURE_LABELS[c.measure],
     ),
     DiagnosisCheck: _Kind(
         _compile_diagnosis, _observe_diagnosis, lambda c: "diagnosis (OncoTree code)"

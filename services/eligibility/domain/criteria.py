@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from eligibility.domain.hla import parse_allele
 from rarematch_common.contracts import CriterionStatus, Outcome
 from rarematch_common.contracts.case import Case
+from rarematch_common.contracts.therapy import TherapyClass
 
 __all__ = [
     "CHECK_FIELDS",
@@ -201,8 +202,8 @@ class CountryCheck(_Model):
 class DiseaseStatusCheck(_Model):
     """Relapsed / refractory / newly diagnosed, as the protocol lists them."""
 
-    is_: list[Literal["newly_diagnosed", "relapsed", "refractory"]] = Field(
-        alias="is", min_length=1
+    is_: list[Literal["newly_diagnosed", "relapsed", "refractory", "no_evidence_of_disease"]] = (
+        Field(alias="is", min_length=1)
     )
 
 
@@ -235,11 +236,12 @@ class PriorLinesCheck(_Bounds):
 class PriorTherapyCheck(_Model):
     """Any prior therapy of these classes (car_t, gene_therapy, anti_GD2, …)."""
 
-    classes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]] = Field(min_length=1)
+    classes: list[TherapyClass] = Field(min_length=1)
 
 
 OrganMeasure = Literal[
     "creatinine_clearance_ml_min",
+    "creatinine_x_uln",
     "alt_x_uln",
     "ast_x_uln",
     "bilirubin_x_uln",

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rarematch_common.contracts.therapy import TherapyClass
+
 __all__ = [
     "Age",
     "AntigenResult",
@@ -74,7 +76,9 @@ class Diagnosis(_Strict):
     oncotree_code: str = Field(
         pattern=r"^[A-Z0-9_]{2,20}$", description="OncoTree code", examples=["SYNS"]
     )
-    disease_status: Literal["newly_diagnosed", "relapsed", "refractory"] | None = None
+    disease_status: (
+        Literal["newly_diagnosed", "relapsed", "refractory", "no_evidence_of_disease"] | None
+    ) = None
     extent: Literal["localized", "locally_advanced", "metastatic"] | None = None
     cns_involvement: bool | None = None
 
@@ -136,13 +140,16 @@ class PerformanceScore(_Strict):
 
 class TreatmentHistory(_Strict):
     prior_lines: int | None = Field(default=None, ge=0, le=30)
-    prior_therapy_classes: list[str] | None = Field(
-        default=None, examples=[["chemotherapy", "anti_GD2", "car_t"]]
+    prior_therapy_classes: list[TherapyClass] | None = Field(
+        default=None,
+        description="Classes from the controlled vocabulary (rarematch_common.contracts.therapy)",
+        examples=[["chemotherapy", "anti_gd2", "car_t"]],
     )
 
 
 class OrganFunction(_Strict):
     creatinine_clearance_ml_min: float | None = Field(default=None, ge=0)
+    creatinine_x_uln: float | None = Field(default=None, ge=0)
     alt_x_uln: float | None = Field(default=None, ge=0)
     ast_x_uln: float | None = Field(default=None, ge=0)
     bilirubin_x_uln: float | None = Field(default=None, ge=0)
