@@ -57,9 +57,17 @@ from eligibility.domain.facts import (
 )
 from eligibility.domain.hla import parse_allele
 from eligibility.domain.oncotree import bundled_oncotree
+from rarematch_common.contracts import CriterionStatus
 from rarematch_common.contracts.case import Biomarkers, Case
 
-__all__ = ["Conditions", "compile_check", "facts_to_collect", "observe"]
+__all__ = [
+    "Conditions",
+    "compile_check",
+    "facts_to_collect",
+    "leaf_paths",
+    "observe",
+    "what_to_collect",
+]
 
 
 @dataclass(frozen=True)
@@ -110,10 +118,57 @@ def observe(node: CheckNode, case: Case) -> str | None:
 
 
 def facts_to_collect(node: CheckNode) -> list[str]:
+    """Everything a check could need; for compositions prefer `what_to_collect`."""
     inner = node.node
     if not isinstance(inner, Composite):
         return [_KINDS[type(inner)].to_collect(inner)]
     return list(dict.fromkeys(f for child in inner.children for f in facts_to_collect(child)))
+
+
+def leaf_paths(node: CheckNode, path: str = "") -> list[tuple[str, CheckNode]]:
+    """The leaf checks of a composition with their paths (`any.0.all.1`)."""
+    inner = node.node
+    if not isinstance(inner, Composite):
+        return [(path, node)]
+    return [
+        leaf
+        for index, child in enumerate(inner.children)
+        for leaf in leaf_paths(child, f"{path}.{inner.operator}.{index}".lstrip("."))
+    ]
+
+
+def what_to_collect(
+    node: CheckNode, leaf_status: Callable[[str], CriterionStatus], path: str = ""
+) -> tuple[CriterionStatus, list[str]]:
+    """A composition's status from the engine's leaf verdicts, and only the facts that matter.
+
+    In `any` of a branch already not met (age 12 against the adult branch), nothing of that
+    branch is worth collecting. The status is returned so the caller can check it against
+    the engine's own verdict for the whole criterion.
+    """
+    inner = node.node
+    if not isinstance(inner, Composite):
+        status = leaf_status(path)
+        facts = facts_to_collect(node) if status is CriterionStatus.UNKNOWN else []
+        return status, facts
+    parts = [
+        what_to_collect(child, leaf_status, f"{path}.{inner.operator}.{index}".lstrip("."))
+        for index, child in enumerate(inner.children)
+    ]
+    statuses = [status for status, _ in parts]
+    unknown_facts = [
+        f for status, facts in parts if status is CriterionStatus.UNKNOWN for f in facts
+    ]
+    met, not_met = CriterionStatus.MET, CriterionStatus.NOT_MET
+    if inner.operator == "not":
+        flipped = {met: not_met, not_met: met}.get(statuses[0], statuses[0])
+        return flipped, parts[0][1]
+    decisive, absorbing = (not_met, met) if inner.operator == "all" else (met, not_met)
+    if decisive in statuses:
+        return decisive, []
+    if all(status is absorbing for status in statuses):
+        return absorbing, []
+    return CriterionStatus.UNKNOWN, list(dict.fromkeys(unknown_facts))
 
 
 # --- age ---------------------------------------------------------------------------------------

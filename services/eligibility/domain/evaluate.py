@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from eligibility.domain.checks import compile_check, facts_to_collect, observe
-from eligibility.domain.criteria import Criterion, Program
+from eligibility.domain.checks import (
+    compile_check,
+    facts_to_collect,
+    leaf_paths,
+    observe,
+    what_to_collect,
+)
+from eligibility.domain.criteria import Composite, Criterion, Program
 from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
 from eligibility.domain.facts import case_fact
 from eligibility.domain.gate import Gates, build_gates
@@ -59,7 +65,13 @@ def _ruleset(program: Program) -> RulesetDefinition:
     for section, criterion in _criteria(program):
         conditions = compile_check(criterion)
         for status in _DECIDED:
-            rules[_rule_name(section, criterion, status)] = getattr(conditions, status.value)
+            rules[_rule_name(section, criterion.id, status)] = getattr(conditions, status.value)
+        if isinstance(criterion.node, Composite):  # leaf verdicts, to explain an unknown
+            for path, leaf in leaf_paths(criterion):
+                leaf_conditions = compile_check(leaf)
+                for status in _DECIDED:
+                    name = _rule_name(section, f"{criterion.id}@{path}", status)
+                    rules[name] = getattr(leaf_conditions, status.value)
     return rules
 
 
@@ -67,8 +79,8 @@ def _criteria(program: Program) -> list[tuple[Section, Criterion]]:
     return [(section, c) for section in _SECTIONS for c in getattr(program, section)]
 
 
-def _rule_name(section: str, criterion: Criterion, status: CriterionStatus) -> str:
-    return f"{section}/{criterion.id}/{status.value}"
+def _rule_name(section: str, node_id: str, status: CriterionStatus) -> str:
+    return f"{section}/{node_id}/{status.value}"
 
 
 def evaluate(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
@@ -122,8 +134,8 @@ def decide(
     to_collect = [
         fact
         for section, criterion in _criteria(program)
-        for fact in facts_to_collect(criterion)
         if verdicts[(section, criterion.id)] is CriterionStatus.UNKNOWN
+        for fact in _to_collect(program, section, criterion, verdicts)
     ]
     return MatchDecided(
         case_id=case.case_id,
@@ -140,8 +152,30 @@ def decide(
     )
 
 
+def _to_collect(
+    program: Program,
+    section: Section,
+    criterion: Criterion,
+    verdicts: dict[tuple[str, str], CriterionStatus],
+) -> list[str]:
+    if not isinstance(criterion.node, Composite):
+        return facts_to_collect(criterion)
+
+    def leaf(path: str) -> CriterionStatus:
+        return verdicts.get((section, f"{criterion.id}@{path}"), CriterionStatus.UNKNOWN)
+
+    status, facts = what_to_collect(criterion, leaf)
+    if status is not CriterionStatus.UNKNOWN:
+        raise EngineError(
+            f"{program.id}: {section}/{criterion.id} is unknown to the engine, "
+            f"but its parts say {status.value}"
+        )
+    return facts
+
+
 def _verdicts(program: Program, fired: list[str]) -> dict[tuple[str, str], CriterionStatus]:
-    """What the engine decided per criterion: met, not met, or neither (unknown)."""
+    """What the engine decided per criterion (and per part of a composition): met, not met,
+    or neither (unknown)."""
     verdicts: dict[tuple[str, str], CriterionStatus] = {
         (section, c.id): CriterionStatus.UNKNOWN for section, c in _criteria(program)
     }
