@@ -17,6 +17,7 @@ demo: $(INSTALLED)
 
 test: lint typecheck
 	$(BIN)/rarematch rules lint rules
+	$(BIN)/rarematch rules test rules
 	$(BIN)/rarematch schemas export --check
 	$(BIN)/pytest
 
