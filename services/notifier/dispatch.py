@@ -158,6 +158,7 @@ class Dispatcher:
                 )
         except DeliveryError as error:
             self.store.release(key)
+            metrics.NOTIFICATIONS.labels(channel_name, "failed").inc()
             metrics.NOTIFICATIONS.labels(channel_name, "dead_lettered").inc()
             log.warning("notification_dead_lettered", error=str(error))
             return error
@@ -180,6 +181,7 @@ class Dispatcher:
         return True
 
     def _retried(self, channel_name: str, attempt: int, error: DeliveryError) -> None:
+        metrics.NOTIFICATIONS.labels(channel_name, "failed").inc()
         metrics.NOTIFICATIONS.labels(channel_name, "retried").inc()
         get_logger().info(
             "notification_retry", channel=channel_name, attempt=attempt, error=str(error)

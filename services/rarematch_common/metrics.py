@@ -39,7 +39,8 @@ RULES_ERRORS = Gauge(
 RULES_VERSION = Info("rarematch_rules", "The rule set being served")
 NOTIFICATIONS = Counter(
     "rarematch_notifications_total",
-    "Notification deliveries by channel and result (sent, retried, dead_lettered, deduplicated)",
+    "Notification delivery attempts by channel and result "
+    "(sent, failed, retried, dead_lettered, deduplicated)",
     ["channel", "result"],
 )
 DELIVERY_SECONDS = Histogram(
