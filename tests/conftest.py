@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
 from rarematch.localkafka import BrokerConfig, BrokerError, down, up
+from rarematch.ports import free_ports
 from tests.postgres import postgres_url
 
 __all__ = ["postgres_url"]  # a real PostgreSQL server, for the notifier store
@@ -28,18 +28,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped and item.get_closest_marker("kafka") and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"Kafka test skipped, which counts as a failure: {report.longrepr}"
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct currently-free TCP ports on 127.0.0.1 (held open together so they differ)."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 @pytest.fixture(scope="session")

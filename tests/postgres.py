@@ -6,7 +6,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -16,6 +15,8 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+
+from rarematch.ports import free_port
 
 __all__ = ["find_pg_bindir", "postgres_schema", "postgres_url"]
 
@@ -41,13 +42,6 @@ def find_pg_bindir() -> Path | None:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Server:
@@ -155,7 +149,7 @@ def postgres_url() -> Iterator[str]:
         try:
             server.init()
             for attempt in range(3):  # another process may grab the free port first
-                port = _free_port()
+                port = free_port()
                 try:
                     server.start(port)
                 except RuntimeError:

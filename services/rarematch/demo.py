@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from notifier.adapters.routing_file import ROUTING_FILE, load_routing
 from notifier.domain.delivery import deliveries_for
 from rarematch import localkafka
 from rarematch.mailcatcher import catch_mail, email_text
+from rarematch.ports import free_port
 from rarematch.publish import case_files, publish_cases
 from rarematch.webhook_receiver import ReceivedWebhook, new_webhook_secret, receive_webhooks
 from rarematch_common.contracts import Case, Outcome
@@ -125,8 +125,8 @@ def _service_env(
         DEMO_SECRET_ENV: secret,
         "RAREMATCH_SMTP_HOST": "127.0.0.1",
         "RAREMATCH_SMTP_PORT": str(smtp_port),
-        "RAREMATCH_ELIGIBILITY_METRICS_PORT": str(_free_port()),
-        "RAREMATCH_NOTIFIER_METRICS_PORT": str(_free_port()),
+        "RAREMATCH_ELIGIBILITY_METRICS_PORT": str(free_port()),
+        "RAREMATCH_NOTIFIER_METRICS_PORT": str(free_port()),
     }
 
 
@@ -168,13 +168,6 @@ def _print_webhook(received: ReceivedWebhook) -> None:
 
 def _interrupt(signum: int, _: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _say(text: str) -> None:

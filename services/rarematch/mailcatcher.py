@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +11,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from rarematch.ports import free_port
 
 __all__ = ["MailCatcher", "catch_mail", "email_text"]
 
@@ -55,7 +56,7 @@ def catch_mail(
 ) -> Iterator[MailCatcher]:
     """Run a MailCatcher on 127.0.0.1 (a free port unless given) until the block ends."""
     catcher = MailCatcher(on_message)
-    catcher.port = port or _free_port()
+    catcher.port = port or free_port()
     controller = Controller(catcher, hostname="127.0.0.1", port=catcher.port)
     controller.start()
     try:
@@ -67,10 +68,3 @@ def catch_mail(
 def email_text(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     return body.get_content() if body is not None else ""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from kafka import KafkaProducer
 
 from notifier.bootstrap import bootstrap
 from rarematch.mailcatcher import catch_mail, email_text
+from rarematch.ports import free_port
 from rarematch.webhook_receiver import new_webhook_secret, receive_webhooks
 from rarematch_common.contracts import MATCH_DECIDED, MatchDecided
 from rarematch_common.contracts.cloudevents import encode
@@ -96,13 +96,6 @@ def publish(settings: NotifierSettings, decisions: list[MatchDecided]) -> None:
 def notifier(settings: NotifierSettings) -> Iterator[None]:
     with running(bootstrap(settings)):
         yield
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_the_same_match_delivered_twice_alerts_once_per_channel(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from notifier.adapters.webhook_channel import WebhookChannel, WebhookEndpoint
 from notifier.domain.routing import AppriseTarget, WebhookTarget
 from notifier.ports import DeliveryError, Notification
 from rarematch.mailcatcher import MailCatcher, catch_mail, email_text
+from rarematch.ports import free_port
 from rarematch.webhook_receiver import new_webhook_secret, receive_webhooks
 
 # apprise 2.x imports the stdlib's deprecated imghdr (PGP support) when first used
@@ -36,13 +36,6 @@ NOTE = Notification(
     chat="**CASE-0042** looks *eligible* for `NCT03373097`",
     payload=json.dumps(EVENT).encode(),
 )
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def smtp(port: int, recipients: list[str], timeout_s: float = 5.0) -> SmtpChannel:
@@ -80,7 +73,7 @@ class PickyCatcher(MailCatcher):
 @contextmanager
 def picky_mail() -> Iterator[PickyCatcher]:
     catcher = PickyCatcher()
-    catcher.port = closed_port()
+    catcher.port = free_port()
     controller = Controller(catcher, hostname="127.0.0.1", port=catcher.port)
     controller.start()
     try:
@@ -109,7 +102,7 @@ def test_smtp_channel_delivers_subject_body_and_a_stable_message_id() -> None:
 
 def test_smtp_to_a_closed_port_is_retryable() -> None:
     with pytest.raises(DeliveryError) as raised:
-        smtp(closed_port(), ["coordinator@example.org"], timeout_s=2).send(NOTE)
+        smtp(free_port(), ["coordinator@example.org"], timeout_s=2).send(NOTE)
     assert raised.value.retryable
     assert "127.0.0.1" in str(raised.value)
 
@@ -188,7 +181,7 @@ def test_webhook_status_decides_whether_to_retry(status: int, retryable: bool) -
 
 def test_webhook_to_a_closed_port_is_retryable() -> None:
     with pytest.raises(DeliveryError) as raised:
-        webhook(f"http://127.0.0.1:{closed_port()}/hook", new_webhook_secret()).send(NOTE)
+        webhook(f"http://127.0.0.1:{free_port()}/hook", new_webhook_secret()).send(NOTE)
     assert raised.value.retryable
 
 

@@ -24,20 +24,9 @@ from rarematch.localkafka import (
     status,
     up,
 )
+from rarematch.ports import free_ports
 
 pytestmark = pytest.mark.kafka
-
-
-def free_ports(count: int) -> list[int]:
-    """Same as conftest's helper (conftest modules are not meant to be imported)."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def broker_pids(config: BrokerConfig) -> list[int]:
