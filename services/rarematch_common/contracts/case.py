@@ -74,7 +74,7 @@ class Age(_Strict):
 
 class Diagnosis(_Strict):
     oncotree_code: str = Field(
-        pattern=r"^[A-Z0-9_]{2,20}$", description="OncoTree code", examples=["SYNS"]
+        pattern=r"^[A-Z0-9][A-Z0-9_/-]{1,19}$", description="OncoTree code", examples=["SYNS"]
     )
     disease_status: (
         Literal["newly_diagnosed", "relapsed", "refractory", "no_evidence_of_disease"] | None
