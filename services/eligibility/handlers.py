@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 
 from eligibility.domain.engine import EngineError
-from eligibility.domain.evaluate import CompiledRules, evaluate_candidates
+from eligibility.domain.evaluate import CompiledRules, publishable_decisions
 from rarematch_common import metrics
 from rarematch_common.contracts import (
     CASE_SUBMITTED,
@@ -32,17 +32,15 @@ def on_case(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecide
     reject_unknown_codes(case, rules)
     try:
         with metrics.EVALUATION_SECONDS.time():
-            decisions = evaluate_candidates(case, rules, now)
+            published = publishable_decisions(case, rules, now)
     except EngineError as error:  # this case trips an engine limit: park it, keep serving
         raise RecordRejected(
             "evaluation_failed", f"{error}; the case is kept here for a rules fix and replay"
         ) from error
-    published = [d for d in decisions if d.outcome is not Outcome.INELIGIBLE]
     get_logger().info(
         "case_evaluated",
         rules_version=rules.version,
         programs=len(rules.programs),
-        evaluated=len(decisions),
         eligible=sum(d.outcome is Outcome.ELIGIBLE for d in published),
         needs_info=sum(d.outcome is Outcome.NEEDS_INFO for d in published),
     )

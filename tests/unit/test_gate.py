@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.domain.evaluate import CompiledRules, compile_rules, evaluate, evaluate_candidates
+from eligibility.domain.criteria import Program
+from eligibility.domain.evaluate import (
+    CompiledRules,
+    compile_rules,
+    evaluate,
+    evaluate_candidates,
+    publishable_decisions,
+)
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.store import load_rules
 from eligibility.synthetic import synthetic_cases, synthetic_programs
@@ -90,6 +97,8 @@ def compare(rules: CompiledRules, cases: list[Case]) -> Tally:
                 f"{[(d.program_id, d.outcome.value) for d in publishable_gated]} vs full "
                 f"{[(d.program_id, d.outcome.value) for d in publishable_full]}"
             )
+        if publishable_decisions(case, rules, NOW) != publishable_full:
+            tally.problems.append(f"{case.case_id}: the service's fast path differs from full")
         for decision in gated:
             if by_program.get(decision.program_id) != decision:
                 tally.problems.append(
@@ -133,10 +142,9 @@ def test_gate_never_changes_a_decision_on_synthetic_programs(
 ) -> None:
     rules = synthetic_rules
     seed = int(rules.version.removeprefix("test-"))
-    # The catalogue exercises every path of the gate: several gate rulesets, programs with
-    # nothing to gate on (always evaluated), suspended programs (gated) and closed ones (never).
+    # The catalogue exercises the gate's paths: several gate rulesets, suspended programs
+    # (gated) and closed ones (never); programs with nothing to gate on have their own test.
     assert len(rules.gates.rulesets) >= 2
-    assert rules.gates.always
     statuses = {program.status for program in rules.programs}
     assert {"recruiting", "closed"} <= statuses
 
@@ -193,3 +201,32 @@ _CASE_CODE = re.compile(Diagnosis.model_json_schema()["properties"]["oncotree_co
 def test_every_bundled_oncotree_code_is_accepted_by_the_case_contract() -> None:
     rejected = [code for code in bundled_oncotree().parents if not _CASE_CODE.match(code)]
     assert rejected == []
+
+
+def test_a_program_too_large_to_gate_is_always_evaluated_and_still_decided_right() -> None:
+    alleles = [f"A*{n:02d}:01" for n in range(1, 13)]  # too many ways to hold, for the gate
+    program = Program.model_validate(
+        {
+            "id": "WIDE-HLA",
+            "title": "Twelve alleles",
+            "area": "other",
+            "modality": "TCR-T",
+            "status": "recruiting",
+            "source": "test",
+            "transcribed": "2026-11-27",
+            "inclusion": [
+                {
+                    "id": "hla",
+                    "text": "any of twelve alleles",
+                    "any": [{"hla": {"allele": allele}} for allele in alleles],
+                }
+            ],
+        }
+    )
+    rules = compile_rules([program], "test-wide", bundled_oncotree())
+    try:
+        assert rules.gates.always == frozenset({"WIDE-HLA"})
+        tally = compare(rules, [*cases_for(3)[:50], *example_cases()])
+        assert tally.problems == []
+    finally:
+        rules.engine.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -335,7 +336,7 @@ class CheckNode(_Model):
             raise ValueError(f"give exactly one of {', '.join(NODE_KEYS)} (found {found})")
         return self
 
-    @property
+    @cached_property  # read for every criterion of every evaluation
     def node(self) -> Check | Composite:
         name = next(name for name in NODE_FIELDS if getattr(self, name) is not None)
         value = getattr(self, name)
@@ -433,6 +434,23 @@ class Program(_Model):
     inclusion: list[Criterion] = Field(min_length=1)
     exclusion: list[Criterion] = Field(default_factory=list)
     tests: list[ProgramTest] = Field(default_factory=list)
+
+    @cached_property
+    def criterion_keys(self) -> tuple[tuple[str, str], ...]:
+        """(section, criterion id) of every criterion, in order."""
+        return tuple((section, c.id) for section, c in self.sections)
+
+    @cached_property
+    def site_countries(self) -> list[str]:
+        return sorted({site.country for site in self.sites})
+
+    @cached_property
+    def sections(self) -> list[tuple[Literal["inclusion", "exclusion"], Criterion]]:
+        """Every criterion with its section, inclusions first (computed once)."""
+        return [
+            *(("inclusion", c) for c in self.inclusion),
+            *(("exclusion", c) for c in self.exclusion),
+        ]
 
     @model_validator(mode="after")
     def _unique_criterion_ids(self) -> Program:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ __all__ = [
     "decide_program",
     "evaluate",
     "evaluate_candidates",
+    "publishable_decisions",
     "roll_up",
 ]
 
@@ -76,7 +78,7 @@ def _ruleset(program: Program) -> RulesetDefinition:
 
 
 def _criteria(program: Program) -> list[tuple[Section, Criterion]]:
-    return [(section, c) for section in _SECTIONS for c in getattr(program, section)]
+    return program.sections
 
 
 def _rule_name(section: str, node_id: str, status: CriterionStatus) -> str:
@@ -116,39 +118,86 @@ def decide_program(
     return decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
 
 
+def publishable_decisions(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
+    """What the service publishes: decisions that are not `ineligible`, in catalogue order.
+
+    The same engine verdicts as `evaluate_candidates`, but a program whose roll-up is
+    ineligible is dropped before its decision (reasons, observed values) is built.
+    """
+    fact = case_fact(case, rules.oncotree)
+    passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
+    candidates = [p for p in rules.programs if p.id in passed]
+    fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
+    decisions = []
+    for program in candidates:
+        verdicts = _verdicts(program, fired[rules.ruleset_name(program)])
+        outcome = _roll_up(verdicts, program)
+        if outcome is not Outcome.INELIGIBLE:
+            decisions.append(_decision(case, program, verdicts, outcome, rules, now))
+    return decisions
+
+
 def decide(
     case: Case, program: Program, fired: list[str], rules: CompiledRules, now: datetime
 ) -> MatchDecided:
     verdicts = _verdicts(program, fired)
+    return _decision(case, program, verdicts, _roll_up(verdicts, program), rules, now)
+
+
+def _decision(
+    case: Case,
+    program: Program,
+    verdicts: dict[tuple[str, str], CriterionStatus],
+    outcome: Outcome,
+    rules: CompiledRules,
+    now: datetime,
+) -> MatchDecided:
     results = [
-        CriterionResult(
-            criterion_id=criterion.id,
-            section=section,
-            status=verdicts[(section, criterion.id)],
-            text=criterion.text,
-            observed=observe(criterion, case),
+        _result(
+            criterion.id,
+            section,
+            verdicts[(section, criterion.id)],
+            criterion.text,
+            observe(criterion, case),
         )
         for section, criterion in _criteria(program)
     ]
-    outcome = roll_up(results)
-    to_collect = [
-        fact
-        for section, criterion in _criteria(program)
-        if verdicts[(section, criterion.id)] is CriterionStatus.UNKNOWN
-        for fact in _to_collect(program, section, criterion, verdicts)
-    ]
-    return MatchDecided(
+    to_collect: list[str] = []
+    if outcome is Outcome.NEEDS_INFO:
+        to_collect = [
+            fact
+            for section, criterion in _criteria(program)
+            if verdicts[(section, criterion.id)] is CriterionStatus.UNKNOWN
+            for fact in _to_collect(program, section, criterion, verdicts)
+        ]
+    return MatchDecided.model_construct(
         case_id=case.case_id,
         program_id=program.id,
         program_title=program.title,
         routes=list(program.notify),
         program_area=program.area,
-        site_countries=sorted({site.country for site in program.sites}),
+        site_countries=program.site_countries,
         outcome=outcome,
         criteria=results,
-        facts_to_collect=list(dict.fromkeys(to_collect)) if outcome is Outcome.NEEDS_INFO else [],
+        facts_to_collect=list(dict.fromkeys(to_collect)),
         rules_version=rules.version,
         decided_at=now,
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _result(
+    criterion_id: str,
+    section: Section,
+    status: CriterionStatus,
+    text: str,
+    observed: str | None,
+) -> CriterionResult:
+    """Results are immutable and repeat across cases (unknown criteria observe nothing), so
+    they are shared; decisions are built by the hundred per case. Every value comes from
+    validated models, so they are constructed without validating again."""
+    return CriterionResult.model_construct(
+        criterion_id=criterion_id, section=section, status=status, text=text, observed=observed
     )
 
 
@@ -176,28 +225,47 @@ def _to_collect(
 def _verdicts(program: Program, fired: list[str]) -> dict[tuple[str, str], CriterionStatus]:
     """What the engine decided per criterion (and per part of a composition): met, not met,
     or neither (unknown)."""
-    verdicts: dict[tuple[str, str], CriterionStatus] = {
-        (section, c.id): CriterionStatus.UNKNOWN for section, c in _criteria(program)
-    }
-    decided: set[tuple[str, str]] = set()
+    verdicts = dict.fromkeys(program.criterion_keys, _UNKNOWN)
     for name in fired:
-        section, criterion_id, status = name.split("/")
-        if (section, criterion_id) in decided:
-            raise EngineError(f"{program.id}: {section}/{criterion_id} is both met and not met")
-        decided.add((section, criterion_id))
-        verdicts[(section, criterion_id)] = CriterionStatus(status)
+        key, status = _parse_rule_name(name)
+        if verdicts.get(key, _UNKNOWN) is not _UNKNOWN:
+            raise EngineError(f"{program.id}: {'/'.join(key)} is both met and not met")
+        verdicts[key] = status
     return verdicts
+
+
+@functools.cache
+def _parse_rule_name(name: str) -> tuple[tuple[str, str], CriterionStatus]:
+    section, node_id, status = name.split("/")
+    return (section, node_id), CriterionStatus(status)
+
+
+_UNKNOWN = CriterionStatus.UNKNOWN
+
+
+_FAILING = {("inclusion", CriterionStatus.NOT_MET), ("exclusion", CriterionStatus.MET)}
+
+
+def _roll_up(verdicts: dict[tuple[str, str], CriterionStatus], program: Program) -> Outcome:
+    """`roll_up` straight from the verdicts (hot path: no result objects built)."""
+    unknown = False
+    for key in program.criterion_keys:
+        status = verdicts[key]
+        if status is _UNKNOWN:
+            unknown = True
+        elif (status is CriterionStatus.NOT_MET) == (key[0] == "inclusion"):
+            return Outcome.INELIGIBLE
+    return Outcome.NEEDS_INFO if unknown else Outcome.ELIGIBLE
 
 
 def roll_up(results: list[CriterionResult]) -> Outcome:
     """A definite failure outranks unknowns; an exclusion that is met is a failure."""
-    failing = {
-        ("inclusion", CriterionStatus.NOT_MET),
-        ("exclusion", CriterionStatus.MET),
-    }
-    statuses = {(r.section, r.status) for r in results}
-    if statuses & failing:
+    return _outcome([(r.section, r.status) for r in results])
+
+
+def _outcome(statuses: list[tuple[str, CriterionStatus]]) -> Outcome:
+    if any(pair in _FAILING for pair in statuses):
         return Outcome.INELIGIBLE
-    if any(r.status is CriterionStatus.UNKNOWN for r in results):
+    if any(status is CriterionStatus.UNKNOWN for _, status in statuses):
         return Outcome.NEEDS_INFO
     return Outcome.ELIGIBLE

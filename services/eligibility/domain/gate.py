@@ -18,18 +18,29 @@ from eligibility.domain.conditions import Condition, all_of, any_of
 from eligibility.domain.criteria import (
     AgeCheck,
     AntigenCheck,
+    CheckNode,
+    CnsInvolvementCheck,
     Composite,
+    CountryCheck,
     DiagnosisCheck,
+    DiseaseStatusCheck,
+    ExtentCheck,
     FusionCheck,
     GermlineCheck,
     HlaCheck,
     MismatchRepairCheck,
+    OrganFunctionCheck,
+    PerformanceCheck,
+    PriorLinesCheck,
+    PriorTherapyCheck,
     Program,
+    SexCheck,
+    TmbCheck,
     VariantCheck,
 )
 from eligibility.domain.engine import RulesetDefinition
 
-__all__ = ["GATED_CHECKS", "Gates", "build_gates", "gate_condition"]
+__all__ = ["GATED_CHECKS", "Gates", "build_gates", "could_be_met", "could_fail", "gate_condition"]
 
 GATED_CHECKS = (
     DiagnosisCheck,
@@ -40,11 +51,21 @@ GATED_CHECKS = (
     MismatchRepairCheck,
     HlaCheck,
     AgeCheck,
+    PerformanceCheck,
+    PriorLinesCheck,
+    OrganFunctionCheck,
+    DiseaseStatusCheck,
+    ExtentCheck,
+    TmbCheck,
+    SexCheck,
+    CountryCheck,
+    CnsInvolvementCheck,
+    PriorTherapyCheck,
 )
-"""Selective checks, most selective first; each adds one `met or unknown` term."""
+"""Leaf checks by selectivity: the gate takes them first, then compositions."""
 
 RULES_PER_GATE_RULESET = 48
-MAX_ALTERNATIVES = 24
+MAX_ALTERNATIVES = 32
 """Bound on the gate's size once its and/or are multiplied out, as the engine does."""
 
 
@@ -75,23 +96,61 @@ def build_gates(programs: Iterable[Program], prefix: str) -> Gates:
 
 
 def gate_condition(program: Program) -> Condition | None:
-    """All of `met or unknown` over the program's selective top-level inclusion checks."""
+    """All of "could still hold" over the program's criteria, most selective first.
+
+    An inclusion could still hold unless it is not met; an exclusion could still let the case
+    through unless it is met. Terms are added while the multiplied-out size stays small.
+    """
     terms: list[Condition] = []
     alternatives = 1
-    for kind in GATED_CHECKS:
-        for criterion in program.inclusion:
-            check = criterion.node
-            if isinstance(check, Composite) or not isinstance(check, kind):
-                continue
-            conditions = compile_check(criterion)
-            assert conditions.unknown is not None, "leaf checks spell out unknown"
-            possible = any_of(conditions.met, conditions.unknown)
-            size = _alternatives(possible)
-            if alternatives * size > MAX_ALTERNATIVES:
-                continue
-            alternatives *= size
-            terms.append(possible)
+    for excluding, criterion in sorted(
+        (
+            *((False, c) for c in program.inclusion),
+            *((True, c) for c in program.exclusion),
+        ),
+        key=lambda item: _selectivity(item[1]),
+    ):
+        term = could_fail(criterion) if excluding else could_be_met(criterion)
+        size = _alternatives(term)
+        if alternatives * size > MAX_ALTERNATIVES:
+            continue
+        alternatives *= size
+        terms.append(term)
     return all_of(*terms) if terms else None
+
+
+def could_be_met(node: CheckNode) -> Condition:
+    """Not "not met": met or unknown, through all / any / not (three-valued logic)."""
+    inner = node.node
+    if not isinstance(inner, Composite):
+        conditions = compile_check(node)
+        assert conditions.unknown is not None, "leaf checks spell out unknown"
+        return any_of(conditions.met, conditions.unknown)
+    if inner.operator == "not":
+        return could_fail(inner.children[0])
+    combine = all_of if inner.operator == "all" else any_of
+    return combine(*(could_be_met(child) for child in inner.children))
+
+
+def could_fail(node: CheckNode) -> Condition:
+    """Not "met": not met or unknown."""
+    inner = node.node
+    if not isinstance(inner, Composite):
+        conditions = compile_check(node)
+        assert conditions.unknown is not None, "leaf checks spell out unknown"
+        return any_of(conditions.not_met, conditions.unknown)
+    if inner.operator == "not":
+        return could_be_met(inner.children[0])
+    combine = any_of if inner.operator == "all" else all_of
+    return combine(*(could_fail(child) for child in inner.children))
+
+
+def _selectivity(criterion: CheckNode) -> int:
+    inner = criterion.node
+    kinds = [type(inner)] if not isinstance(inner, Composite) else []
+    return next(
+        (rank for rank, kind in enumerate(GATED_CHECKS) if kind in kinds), len(GATED_CHECKS)
+    )
 
 
 def _alternatives(condition: Condition) -> int:
