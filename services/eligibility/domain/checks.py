@@ -8,7 +8,7 @@ never to not met. `observe_*` only reports the case value a check looked at (for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,7 @@ from rarematch_common.contracts.case import Biomarkers, Case
 
 __all__ = [
     "Conditions",
+    "Observer",
     "compile_check",
     "facts_to_collect",
     "leaf_paths",
@@ -89,6 +90,8 @@ class _Kind:
     compile: Callable[[Any], Conditions]
     observe: Callable[[Any, Case], str | None]
     to_collect: Callable[[Any], str]
+    topic: Callable[[Any], Hashable] = lambda check: ()
+    """What the observation depends on besides the case (an antigen's name, a gene …)."""
 
 
 def compile_check(node: CheckNode) -> Conditions:
@@ -110,11 +113,30 @@ def compile_check(node: CheckNode) -> Conditions:
 
 def observe(node: CheckNode, case: Case) -> str | None:
     """The case values a check looked at, for reasons and explanations."""
-    inner = node.node
-    if not isinstance(inner, Composite):
-        return _KINDS[type(inner)].observe(inner, case)
-    seen = [o for child in inner.children if (o := observe(child, case)) is not None]
-    return "; ".join(dict.fromkeys(seen)) or None
+    return Observer(case)(node)
+
+
+class Observer:
+    """`observe` for one case across many programs: each distinct observation is made once."""
+
+    def __init__(self, case: Case) -> None:
+        self._case = case
+        self._seen: dict[tuple[type, Hashable], str | None] = {}
+
+    @property
+    def case_id(self) -> str:
+        return self._case.case_id
+
+    def __call__(self, node: CheckNode) -> str | None:
+        inner = node.node
+        if isinstance(inner, Composite):
+            seen = [o for child in inner.children if (o := self(child)) is not None]
+            return "; ".join(dict.fromkeys(seen)) or None
+        kind = _KINDS[type(inner)]
+        key = (type(inner), kind.topic(inner))
+        if key not in self._seen:
+            self._seen[key] = kind.observe(inner, self._case)
+        return self._seen[key]
 
 
 def facts_to_collect(node: CheckNode) -> list[str]:
@@ -546,6 +568,7 @@ _KINDS: dict[type, _Kind] = {
         lambda c: _within(f"perf.{c.scale}", c.min, c.max),
         _observe_performance,
         lambda c: f"{c.scale} performance status",
+        lambda c: c.scale,
     ),
     PriorLinesCheck: _Kind(
         lambda c: _within("prior_lines", c.min, c.max),
@@ -556,30 +579,37 @@ _KINDS: dict[type, _Kind] = {
         _compile_prior_therapy,
         _observe_prior_therapy,
         lambda c: "prior therapies (" + "/".join(c.classes) + ")",
+        lambda c: tuple(c.classes),
     ),
     OrganFunctionCheck: _Kind(
         lambda c: _within(f"organ.{c.measure}", c.min, c.max),
         _observe_organ,
         lambda c: ORGAN_MEASURE_LABELS[c.measure],
+        lambda c: c.measure,
     ),
     DiagnosisCheck: _Kind(
         _compile_diagnosis, _observe_diagnosis, lambda c: "diagnosis (OncoTree code)"
     ),
-    AntigenCheck: _Kind(_compile_antigen, _observe_antigen, _antigen_to_collect),
+    AntigenCheck: _Kind(
+        _compile_antigen, _observe_antigen, _antigen_to_collect, lambda c: antigen_key(c.name)
+    ),
     VariantCheck: _Kind(
         _compile_variant,
         _observe_variant,
         lambda c: f"somatic {c.gene} status (or comprehensive genomic profiling)",
+        lambda c: c.gene,
     ),
     FusionCheck: _Kind(
         _compile_fusion,
         _observe_fusion,
         lambda c: f"{_genes_text(c.genes)} fusion status (or comprehensive genomic profiling)",
+        lambda c: tuple(c.genes),
     ),
     GermlineCheck: _Kind(
         _compile_germline,
         _observe_germline,
         lambda c: f"germline testing of {_genes_text(c.genes)}",
+        lambda c: tuple(c.genes),
     ),
     MismatchRepairCheck: _Kind(
         _compile_mismatch_repair, _observe_mismatch_repair, lambda c: "MSI or MMR status"
@@ -588,5 +618,6 @@ _KINDS: dict[type, _Kind] = {
         _compile_hla,
         _observe_hla,
         lambda c: f"HLA-{parse_allele(c.allele).locus} typing at {c.allele} resolution",
+        lambda c: parse_allele(c.allele).locus,
     ),
 }

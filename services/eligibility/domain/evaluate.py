@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Literal
 
 from eligibility.domain.checks import (
+    Observer,
     compile_check,
     facts_to_collect,
     leaf_paths,
-    observe,
     what_to_collect,
 )
 from eligibility.domain.criteria import Composite, Criterion, Program
@@ -129,11 +129,12 @@ def publishable_decisions(case: Case, rules: CompiledRules, now: datetime) -> li
     candidates = [p for p in rules.programs if p.id in passed]
     fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
     decisions = []
+    observe_case = Observer(case)
     for program in candidates:
         verdicts = _verdicts(program, fired[rules.ruleset_name(program)])
         outcome = _roll_up(verdicts, program)
         if outcome is not Outcome.INELIGIBLE:
-            decisions.append(_decision(case, program, verdicts, outcome, rules, now))
+            decisions.append(_decision(observe_case, program, verdicts, outcome, rules, now))
     return decisions
 
 
@@ -141,11 +142,11 @@ def decide(
     case: Case, program: Program, fired: list[str], rules: CompiledRules, now: datetime
 ) -> MatchDecided:
     verdicts = _verdicts(program, fired)
-    return _decision(case, program, verdicts, _roll_up(verdicts, program), rules, now)
+    return _decision(Observer(case), program, verdicts, _roll_up(verdicts, program), rules, now)
 
 
 def _decision(
-    case: Case,
+    observe_case: Observer,
     program: Program,
     verdicts: dict[tuple[str, str], CriterionStatus],
     outcome: Outcome,
@@ -158,7 +159,7 @@ def _decision(
             section,
             verdicts[(section, criterion.id)],
             criterion.text,
-            observe(criterion, case),
+            observe_case(criterion),
         )
         for section, criterion in _criteria(program)
     ]
@@ -171,7 +172,7 @@ def _decision(
             for fact in _to_collect(program, section, criterion, verdicts)
         ]
     return MatchDecided.model_construct(
-        case_id=case.case_id,
+        case_id=observe_case.case_id,
         program_id=program.id,
         program_title=program.title,
         routes=list(program.notify),
