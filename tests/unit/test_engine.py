@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eligibility.domain.conditions import any_of, gt, has, lacks, lte
-from eligibility.domain.engine import EngineError, RuleEngine
+from eligibility.domain.engine import MAX_RULES_PER_RULESET, EngineError, RuleEngine
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,3 +105,9 @@ def test_a_fact_that_fires_nothing_returns_an_empty_list() -> None:
         """
     )
     assert (result.returncode, result.stdout.split()) == (0, ["[]"] * 3), result.stderr[-400:]
+
+
+def test_a_ruleset_too_large_for_the_engine_is_refused_before_it_reaches_it() -> None:
+    rules = {f"r{n}": {"$ex": {"a": 1}} for n in range(MAX_RULES_PER_RULESET + 1)}
+    with pytest.raises(EngineError, match="rules in one ruleset"):
+        RuleEngine({"big": rules})

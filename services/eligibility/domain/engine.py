@@ -32,6 +32,9 @@ RulesetDefinition = dict[str, Condition]
 """Rule name -> the condition on the fact that makes it fire."""
 
 _NOTHING_MATCHED = 1
+MAX_RULES_PER_RULESET = 96
+"""durable-rules refuses rulesets of ~128+ rules (error 107), fails asserts from ~150
+(error 303), and has crashed the process with large rulesets; refuse well before that."""
 _MARKER = {"$rarematch_fact": 1}
 _SENTINEL = "$asserted"
 
@@ -94,6 +97,11 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.:@/$-]+$")
 
 
 def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
+    if len(rules) > MAX_RULES_PER_RULESET:
+        raise EngineError(
+            f"{len(rules)} rules in one ruleset; at most {MAX_RULES_PER_RULESET}: "
+            "split the program or simplify its compositions"
+        )
     if _SENTINEL in rules:
         raise EngineError(f"rule name {_SENTINEL} is reserved")
     unsafe = [name for name in rules if not _SAFE_NAME.match(name)]

@@ -65,8 +65,13 @@ GATED_CHECKS = (
 """Leaf checks by selectivity: the gate takes them first, then compositions."""
 
 RULES_PER_GATE_RULESET = 48
+ALTERNATIVES_PER_GATE_RULESET = 1536
+"""Packing bounds. With 96 rules (~2,500 alternatives) per ruleset, durable-rules 2.0.28 has
+crashed the process at assert time (free(): invalid pointer); 48 rules and ~1,700
+alternatives ran clean through every test and benchmark. Stay well inside that."""
 MAX_ALTERNATIVES = 32
-"""Bound on the gate's size once its and/or are multiplied out, as the engine does."""
+"""Bound on one gate rule once its and/or are multiplied out, as the engine does; larger
+rules are refused at compile time (error 113)."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,19 @@ def build_gates(programs: Iterable[Program], prefix: str) -> Gates:
             always.add(program.id)
         else:
             gated.append((program.id, condition))
-    rulesets = {
-        f"{prefix}:gate:{start // RULES_PER_GATE_RULESET}": dict(
-            gated[start : start + RULES_PER_GATE_RULESET]
-        )
-        for start in range(0, len(gated), RULES_PER_GATE_RULESET)
-    }
+    rulesets: dict[str, RulesetDefinition] = {}
+    current: RulesetDefinition = {}
+    size = 0
+    for program_id, condition in gated:
+        alternatives = _alternatives(condition)
+        full = len(current) == RULES_PER_GATE_RULESET
+        if current and (full or size + alternatives > ALTERNATIVES_PER_GATE_RULESET):
+            rulesets[f"{prefix}:gate:{len(rulesets)}"] = current
+            current, size = {}, 0
+        current[program_id] = condition
+        size += alternatives
+    if current:
+        rulesets[f"{prefix}:gate:{len(rulesets)}"] = current
     return Gates(rulesets, frozenset(always))
 
 
