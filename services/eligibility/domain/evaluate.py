@@ -53,6 +53,14 @@ class CompiledRules:
     def ruleset_name(self, program: Program) -> str:
         return f"{self.version}:{program.id}"
 
+    @functools.cached_property
+    def by_id(self) -> dict[str, Program]:
+        return {program.id: program for program in self.programs}
+
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        return {program.id: index for index, program in enumerate(self.programs)}
+
 
 def compile_rules(programs: Iterable[Program], version: str, oncotree: OncoTree) -> CompiledRules:
     programs = tuple(programs)
@@ -101,8 +109,7 @@ def evaluate_candidates(case: Case, rules: CompiledRules, now: datetime) -> list
     Every program left out would have been `ineligible`; those that remain may still be.
     """
     fact = case_fact(case, rules.oncotree)
-    passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
-    candidates = [p for p in rules.programs if p.id in passed]
+    candidates = _candidates(fact, rules)
     fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
     return [
         decide(case, program, fired[rules.ruleset_name(program)], rules, now)
@@ -118,6 +125,13 @@ def decide_program(
     return decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
 
 
+def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[Program]:
+    """Open programs whose gate fired (or that have none), in catalogue order."""
+    passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
+    ordered = sorted(passed, key=rules.position.__getitem__)
+    return [rules.by_id[program_id] for program_id in ordered]
+
+
 def publishable_decisions(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
     """What the service publishes: decisions that are not `ineligible`, in catalogue order.
 
@@ -125,8 +139,7 @@ def publishable_decisions(case: Case, rules: CompiledRules, now: datetime) -> li
     ineligible is dropped before its decision (reasons, observed values) is built.
     """
     fact = case_fact(case, rules.oncotree)
-    passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
-    candidates = [p for p in rules.programs if p.id in passed]
+    candidates = _candidates(fact, rules)
     fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
     decisions = []
     observe_case = Observer(case)
