@@ -11,7 +11,7 @@ import yaml
 
 from rarematch_common import contracts
 from rarematch_common.kafka.dead_letter import DLQ_HEADERS
-from rarematch_common.settings import KafkaSettings
+from rarematch_common.settings import EligibilitySettings, NotifierSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
 SCHEMA_FILES = {
@@ -54,7 +54,8 @@ def test_channel_addresses_are_the_default_topics(doc: dict[str, Any]) -> None:
     """One channel per `*_topic` setting (cases, matches and their dead-letter topics)."""
     defaults = {
         field.default
-        for name, field in KafkaSettings.model_fields.items()
+        for settings in (EligibilitySettings, NotifierSettings)
+        for name, field in settings.model_fields.items()
         if name.endswith("_topic")
     }
     assert {"rarematch.cases", "rarematch.matches", "rarematch.cases.DLT"} <= defaults
