@@ -16,7 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 
 from rarematch_common import metrics
 from rarematch_common.contracts.cloudevents import DecodeError, Envelope, WireRecord, decode
@@ -26,6 +32,13 @@ from rarematch_common.kafka.topics import Topic
 from rarematch_common.logging import bind_record, get_logger, unbind_record
 
 __all__ = ["DeliveryFailed", "Handler", "KafkaLoop", "connect"]
+
+_REBALANCED = (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 
 Handler = Callable[[Envelope, Inbound], Sequence[Outbound]]
 BatchHandler = Callable[[list[tuple[Envelope, Inbound]]], Sequence[Outbound]]
@@ -136,7 +149,7 @@ class KafkaLoop:
         if outbound or offsets:
             self._deliver(outbound)
         if offsets:
-            self.consumer.commit(offsets)
+            self._commit(offsets)
         return sum(len(records) for records in batch.values())
 
     def run(self, stop: threading.Event) -> None:
@@ -149,6 +162,19 @@ class KafkaLoop:
             self.consumer.close()
             self.producer.close(timeout=10)
             log.info("consumer_stopped", source=self.source.name)
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit, unless the group moved these partitions to another member meanwhile: then
+        that member gets the batch again (at least once; deliveries downstream are idempotent)
+        and this one carries on with what it is assigned now."""
+        try:
+            self.consumer.commit(offsets)
+        except _REBALANCED as error:
+            get_logger().warning(
+                "commit_skipped_after_rebalance",
+                partitions=len(offsets),
+                error=type(error).__name__,
+            )
 
     def _deliver(self, outbound: list[Outbound]) -> None:
         futures = [
