@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 
 from rarematch.ports import free_port
 
-__all__ = ["MailCatcher", "catch_mail", "email_text"]
+__all__ = ["MailCatcher", "catch_mail", "email_text", "serve_mail"]
 
 
 class MailCatcher:
@@ -50,12 +50,21 @@ class MailCatcher:
                 self._changed.wait(left)
 
 
+C = TypeVar("C", bound="MailCatcher")
+
+
 @contextmanager
 def catch_mail(
     on_message: Callable[[EmailMessage], None] | None = None, port: int = 0
 ) -> Iterator[MailCatcher]:
     """Run a MailCatcher on 127.0.0.1 (a free port unless given) until the block ends."""
-    catcher = MailCatcher(on_message)
+    with serve_mail(MailCatcher(on_message), port) as catcher:
+        yield catcher
+
+
+@contextmanager
+def serve_mail(catcher: C, port: int = 0) -> Iterator[C]:
+    """Serve any MailCatcher (a subclass may answer differently) on 127.0.0.1."""
     catcher.port = port or free_port()
     controller = Controller(catcher, hostname="127.0.0.1", port=catcher.port)
     controller.start()

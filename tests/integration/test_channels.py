@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from notifier.adapters.apprise_channel import AppriseChannel
@@ -21,7 +19,7 @@ from notifier.adapters.smtp_channel import SmtpChannel, message_id_header
 from notifier.adapters.webhook_channel import WebhookChannel, WebhookEndpoint
 from notifier.domain.routing import AppriseTarget, WebhookTarget
 from notifier.ports import DeliveryError, Notification
-from rarematch.mailcatcher import MailCatcher, catch_mail, email_text
+from rarematch.mailcatcher import MailCatcher, catch_mail, email_text, serve_mail
 from rarematch.ports import free_port
 from rarematch.webhook_receiver import new_webhook_secret, receive_webhooks
 
@@ -70,16 +68,8 @@ class PickyCatcher(MailCatcher):
         return "250 OK"
 
 
-@contextmanager
-def picky_mail() -> Iterator[PickyCatcher]:
-    catcher = PickyCatcher()
-    catcher.port = free_port()
-    controller = Controller(catcher, hostname="127.0.0.1", port=catcher.port)
-    controller.start()
-    try:
-        yield catcher
-    finally:
-        controller.stop()
+def picky_mail() -> AbstractContextManager[PickyCatcher]:
+    return serve_mail(PickyCatcher())
 
 
 # --- email ------------------------------------------------------------------------------
