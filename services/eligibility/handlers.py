@@ -10,8 +10,6 @@ from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import CompiledRules, publishable_decisions
 from rarematch_common import metrics
 from rarematch_common.contracts import (
-    CASE_SUBMITTED,
-    CASE_UPDATED,
     CASE_WITHDRAWN,
     MATCH_DECIDED,
     Case,
@@ -83,6 +81,3 @@ def handle_case_event(
     with rules() as current:
         decisions = on_case(envelope.body, current, now())
     return match_records(decisions, matches_topic)
-
-
-HANDLED_EVENTS = (CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN)

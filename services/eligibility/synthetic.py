@@ -216,9 +216,6 @@ class _Vocabulary:
         # Cases can only carry codes the contract accepts (a test keeps that equal to the tree).
         self.all_codes = tuple(code for code in oncotree.parents if _CASE_CODE.match(code))
         self.deep_codes = tuple(c for c in self.all_codes if len(oncotree.lineage(c)) >= 3)
-        self.solid_codes = tuple(
-            c for c in self.all_codes if not {"LYMPH", "MYELOID"} & set(oncotree.lineage(c))
-        )
 
 
 class _Criteria:

@@ -189,7 +189,7 @@ class CountryCheck(_Model):
     regions: list[Region] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _something(self) -> CountryCheck:
+    def _at_least_one_place(self) -> CountryCheck:
         if not self.countries and not self.regions:
             raise ValueError("give countries, regions or both")
         return self
