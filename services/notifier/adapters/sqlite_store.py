@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
+
 from notifier.ports import DigestEntry
 
 __all__ = ["SqliteStore"]
@@ -45,6 +47,10 @@ WHERE notifier_claims.status = 'pending'
 """
 
 
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
 def _micros(moment: datetime) -> int:
     """Microseconds since the epoch: exact and ordered, unlike formatted text."""
     if moment.utcoffset() is None:
@@ -65,8 +71,17 @@ class SqliteStore:
         self._conn = sqlite3.connect(
             path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.executescript(_SCHEMA)
+        # Switching to WAL takes an exclusive lock without waiting on the busy timeout, so two
+        # instances opening a new file at once can see "database is locked": retry briefly.
+        for attempt in Retrying(
+            retry=retry_if_exception(_locked),
+            stop=stop_after_delay(busy_timeout_s),
+            wait=wait_random(0.01, 0.1),
+            reraise=True,
+        ):
+            with attempt:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.executescript(_SCHEMA)
 
     def _rows(self, query: str, params: Sequence[object]) -> list[Any]:
         with self._lock:
