@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 Section = Literal["inclusion", "exclusion"]
-_SECTIONS: tuple[Section, ...] = ("inclusion", "exclusion")
 _DECIDED = (CriterionStatus.MET, CriterionStatus.NOT_MET)
 """Statuses with a rule each; a criterion for which neither rule fires is unknown."""
 
@@ -72,7 +71,7 @@ def compile_rules(programs: Iterable[Program], version: str, oncotree: OncoTree)
 
 def _ruleset(program: Program) -> RulesetDefinition:
     rules: RulesetDefinition = {}
-    for section, criterion in _criteria(program):
+    for section, criterion in program.sections:
         conditions = compile_check(criterion)
         for status in _DECIDED:
             rules[_rule_name(section, criterion.id, status)] = getattr(conditions, status.value)
@@ -85,22 +84,14 @@ def _ruleset(program: Program) -> RulesetDefinition:
     return rules
 
 
-def _criteria(program: Program) -> list[tuple[Section, Criterion]]:
-    return program.sections
-
-
 def _rule_name(section: str, node_id: str, status: CriterionStatus) -> str:
     return f"{section}/{node_id}/{status.value}"
 
 
 def evaluate(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
     """One decision per program that is not closed, in catalogue order."""
-    fact = case_fact(case, rules.oncotree)
-    return [
-        decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
-        for program in rules.programs
-        if program.status != "closed"
-    ]
+    open_programs = [program for program in rules.programs if program.status != "closed"]
+    return _decide_all(case, open_programs, case_fact(case, rules.oncotree), rules, now)
 
 
 def evaluate_candidates(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
@@ -109,20 +100,26 @@ def evaluate_candidates(case: Case, rules: CompiledRules, now: datetime) -> list
     Every program left out would have been `ineligible`; those that remain may still be.
     """
     fact = case_fact(case, rules.oncotree)
-    candidates = _candidates(fact, rules)
-    fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
-    return [
-        decide(case, program, fired[rules.ruleset_name(program)], rules, now)
-        for program in candidates
-    ]
+    return _decide_all(case, _candidates(fact, rules), fact, rules, now)
+
+
+def _decide_all(
+    case: Case,
+    programs: list[Program],
+    fact: dict[str, object],
+    rules: CompiledRules,
+    now: datetime,
+) -> list[MatchDecided]:
+    fired = rules.engine.fired_in([rules.ruleset_name(p) for p in programs], fact)
+    return [decide(case, p, fired[rules.ruleset_name(p)], rules, now) for p in programs]
 
 
 def decide_program(
     case: Case, program: Program, rules: CompiledRules, now: datetime
 ) -> MatchDecided:
     """The decision for one program (closed or not): for program tests and explanations."""
-    fact = case_fact(case, rules.oncotree)
-    return decide(case, program, rules.engine.fired(rules.ruleset_name(program), fact), rules, now)
+    [decision] = _decide_all(case, [program], case_fact(case, rules.oncotree), rules, now)
+    return decision
 
 
 def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[Program]:
@@ -174,13 +171,13 @@ def _decision(
             criterion.text,
             observe_case(criterion),
         )
-        for section, criterion in _criteria(program)
+        for section, criterion in program.sections
     ]
     to_collect: list[str] = []
     if outcome is Outcome.NEEDS_INFO:
         to_collect = [
             fact
-            for section, criterion in _criteria(program)
+            for section, criterion in program.sections
             if verdicts[(section, criterion.id)] is CriterionStatus.UNKNOWN
             for fact in _to_collect(program, section, criterion, verdicts)
         ]
@@ -257,29 +254,21 @@ def _parse_rule_name(name: str) -> tuple[tuple[str, str], CriterionStatus]:
 _UNKNOWN = CriterionStatus.UNKNOWN
 
 
-_FAILING = {("inclusion", CriterionStatus.NOT_MET), ("exclusion", CriterionStatus.MET)}
+def roll_up(results: list[CriterionResult]) -> Outcome:
+    """A definite failure outranks unknowns; an exclusion that is met is a failure."""
+    return _outcome((r.section, r.status) for r in results)
 
 
 def _roll_up(verdicts: dict[tuple[str, str], CriterionStatus], program: Program) -> Outcome:
     """`roll_up` straight from the verdicts (hot path: no result objects built)."""
+    return _outcome((key[0], verdicts[key]) for key in program.criterion_keys)
+
+
+def _outcome(statuses: Iterable[tuple[str, CriterionStatus]]) -> Outcome:
     unknown = False
-    for key in program.criterion_keys:
-        status = verdicts[key]
+    for section, status in statuses:
         if status is _UNKNOWN:
             unknown = True
-        elif (status is CriterionStatus.NOT_MET) == (key[0] == "inclusion"):
+        elif (status is CriterionStatus.NOT_MET) == (section == "inclusion"):
             return Outcome.INELIGIBLE
     return Outcome.NEEDS_INFO if unknown else Outcome.ELIGIBLE
-
-
-def roll_up(results: list[CriterionResult]) -> Outcome:
-    """A definite failure outranks unknowns; an exclusion that is met is a failure."""
-    return _outcome([(r.section, r.status) for r in results])
-
-
-def _outcome(statuses: list[tuple[str, CriterionStatus]]) -> Outcome:
-    if any(pair in _FAILING for pair in statuses):
-        return Outcome.INELIGIBLE
-    if any(status is CriterionStatus.UNKNOWN for _, status in statuses):
-        return Outcome.NEEDS_INFO
-    return Outcome.ELIGIBLE

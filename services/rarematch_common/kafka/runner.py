@@ -108,12 +108,9 @@ class KafkaLoop:
 
     def process(self, inbound: Inbound) -> list[Outbound]:
         """Everything to produce for one record; bad input becomes one dead-letter record."""
-        bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
-        metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
         assert self.handler is not None, "per-record processing needs a handler"
         try:
-            envelope = decode(inbound.record, self.source.event_types)
-            return list(self.handler(envelope, inbound))
+            return list(self.handler(self._receive(inbound), inbound))
         except (DecodeError, RecordRejected) as error:
             return [self._reject(inbound, error.reason, str(error))]
 
@@ -124,14 +121,17 @@ class KafkaLoop:
         outbound: list[Outbound] = []
         decoded: list[tuple[Envelope, Inbound]] = []
         for inbound in inbounds:
-            bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
-            metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
             try:
-                decoded.append((decode(inbound.record, self.source.event_types), inbound))
+                decoded.append((self._receive(inbound), inbound))
             except DecodeError as error:
                 outbound.append(self._reject(inbound, error.reason, str(error)))
-        unbind_record()
         return [*outbound, *self.batch_handler(decoded)] if decoded else outbound
+
+    def _receive(self, inbound: Inbound) -> Envelope:
+        """Log context and count for the record, then decode it (raises DecodeError)."""
+        bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
+        metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
+        return decode(inbound.record, self.source.event_types)
 
     def run_once(self) -> int:
         """Process one polled batch end to end; return how many records it held."""
