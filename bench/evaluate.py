@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from eligibility.domain.checks import Observer
 from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import (
     CompiledRules,
+    _decision,
     compile_rules,
-    decide,
     evaluate,
     evaluate_candidates,
     publishable_decisions,
@@ -80,9 +81,10 @@ class Scenario:
     rules: CompiledRules
     compile_seconds: float
     open_programs: int
+    rulesets: int
     rates: dict[str, Rate] = field(default_factory=dict)
     candidates_per_case: float = float("nan")
-    """Programs passing the gate (evaluated in full), counted apart from the timed runs."""
+    """Programs passing the gate (then screened), counted apart from the timed runs."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,11 +157,11 @@ def build(name: str, tree: OncoTree, seed: int) -> Scenario:
     open_programs = sum(p.status != "closed" for p in programs)
     print(
         f"{name}: {len(programs)} programs ({open_programs} open), "
-        f"{len(programs) + len(rules.gates.rulesets)} rulesets "
-        f"({len(rules.gates.rulesets)} gate), {len(rules.gates.always)} with nothing to gate on; "
+        f"{len(rules.engine)} rulesets ({len(rules.gates.rulesets)} gate), "
+        f"{len(rules.gates.always)} with nothing to gate on; "
         f"compiled in {seconds:.2f} s"
     )
-    return Scenario(name, rules, seconds, open_programs)
+    return Scenario(name, rules, seconds, open_programs, len(rules.engine))
 
 
 def run(scenario: Scenario, cases: list[Case], seconds: float, rounds: int) -> None:
@@ -220,7 +222,7 @@ def _measure(
 def table(scenarios: list[Scenario]) -> str:
     lines = [
         "| scenario | programs (open) | rulesets | compile s | gated cases/s | ungated cases/s "
-        "| gated / ungated (same cases) | programs in full per case, gated "
+        "| gated / ungated (same cases) | gate candidates per case "
         "| publishable per case | target |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -237,9 +239,8 @@ def table(scenarios: list[Scenario]) -> str:
         )
         full = s.candidates_per_case
         publishable = gated.publishable / gated.cases if gated.cases else float("nan")
-        rulesets = len(s.rules.programs) + len(s.rules.gates.rulesets)
         lines.append(
-            f"| {s.name} | {len(s.rules.programs)} ({s.open_programs}) | {rulesets} "
+            f"| {s.name} | {len(s.rules.programs)} ({s.open_programs}) | {s.rulesets} "
             f"| {s.compile_seconds:.2f} | {_rate(gated)} | {_rate(ungated)} | {ratio:.1f}x "
             f"| {full:.1f} of {s.open_programs} | {publishable:.1f} | {verdict} |"
         )
@@ -254,39 +255,42 @@ def _rate(rate: Rate) -> str:
 
 
 def breakdown(scenario: Scenario, cases: list[Case], seconds: float) -> None:
-    """The gated path's stages, timed one by one (the steps of `evaluate_candidates`)."""
+    """The gated path's stages, timed one by one (the steps of `publishable_decisions`)."""
     rules = scenario.rules
     for case in cases[:20]:
-        if _staged(case, rules, {}) != evaluate_candidates(case, rules, NOW):
-            print("  breakdown no longer mirrors evaluate_candidates: update bench/evaluate.py")
+        if _staged(case, rules, {}) != publishable_decisions(case, rules, NOW):
+            print("  breakdown no longer mirrors publishable_decisions: update bench/evaluate.py")
             return
     totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
     count = 0
     began = time.perf_counter()
     while time.perf_counter() - began < seconds:
-        _staged(cases[count % len(cases)], rules, totals)
+        _staged(cases[count % len(cases)], rules, totals, counts)
         count += 1
     elapsed = time.perf_counter() - began
-    rulesets = totals.pop("candidate rulesets")
-    decided = totals.pop("decided publishable") + totals.pop("decided ineligible")
     print(f"  {count} cases, {count / elapsed:,.1f} cases/s (timers included)")
     print("  | stage | µs per case | share |")
     print("  |---|---:|---:|")
     accounted = sum(totals.values())
     for stage, spent in totals.items():
         print(f"  | {stage} | {1e6 * spent / count:,.0f} | {spent / accounted:.0%} |")
-    engine = totals["engine: candidate rulesets"]
+    screened, published = counts["candidates"], counts["publishable"]
     print(
-        f"  {rulesets / count:.1f} candidate rulesets per case, "
-        f"{1e6 * engine / rulesets:.1f} µs each in the engine; "
-        f"{decided / count:.1f} decisions per case, of which "
-        f"{totals.get('decide: publishable', 0) / accounted:.0%} of all time is spent on "
-        "publishable ones"
+        f"  {screened / count:.1f} gate candidates per case, "
+        f"{1e6 * totals['engine: screen rulesets'] / screened:.1f} µs each in the engine; "
+        f"{published / count:.1f} publishable decisions per case, "
+        f"{1e6 * totals['build publishable decisions'] / published:.1f} µs each"
     )
     print()
 
 
-def _staged(case: Case, rules: CompiledRules, totals: dict[str, float]) -> list[MatchDecided]:
+def _staged(
+    case: Case,
+    rules: CompiledRules,
+    totals: dict[str, float],
+    counts: dict[str, int] | None = None,
+) -> list[MatchDecided]:
     def add(stage: str, since: float) -> float:
         now = time.perf_counter()
         totals[stage] = totals.get(stage, 0.0) + now - since
@@ -298,34 +302,30 @@ def _staged(case: Case, rules: CompiledRules, totals: dict[str, float]) -> list[
     gates = rules.engine.fired_in(rules.gates.rulesets, fact)
     t = add("engine: gate rulesets", t)
     passed = rules.gates.always.union(*gates.values())
-    candidates = [p for p in rules.programs if p.id in passed]
-    names = [rules.ruleset_name(p) for p in candidates]
+    candidates = [rules.compiled[p.id] for p in rules.programs if p.id in passed]
     t = add("select candidates", t)
-    fired = rules.engine.fired_in(names, fact)
-    t = add("engine: candidate rulesets", t)
-    decisions = []
-    for program, name in zip(candidates, names, strict=True):
-        decision = decide(case, program, fired[name], rules, NOW)
-        publishable = decision.outcome is not Outcome.INELIGIBLE
-        t = add("decide: publishable" if publishable else "decide: ineligible", t)
-        totals["decided publishable" if publishable else "decided ineligible"] = (
-            totals.get("decided publishable" if publishable else "decided ineligible", 0) + 1
-        )
-        decisions.append(decision)
-    totals["candidate rulesets"] = totals.get("candidate rulesets", 0) + len(names)
-    totals.setdefault("decided publishable", 0)
-    totals.setdefault("decided ineligible", 0)
+    fired = rules.engine.fired_in([c.screen for c in candidates], fact)
+    t = add("engine: screen rulesets", t)
+    plans = [(c, c.plan(fired[c.screen])) for c in candidates]
+    publishable = [(c, plan) for c, plan in plans if plan.outcome is not Outcome.INELIGIBLE]
+    t = add("read verdicts (cached plans)", t)
+    observe_case = Observer(case)
+    decisions = [_decision(observe_case, c, plan, rules, NOW) for c, plan in publishable]
+    add("build publishable decisions", t)
+    if counts is not None:
+        counts["candidates"] = counts.get("candidates", 0) + len(candidates)
+        counts["publishable"] = counts.get("publishable", 0) + len(decisions)
     return decisions
 
 
 def profile(scenario: Scenario, cases: list[Case], seconds: float) -> None:
     for case in cases[:10]:
-        evaluate_candidates(case, scenario.rules, NOW)
+        publishable_decisions(case, scenario.rules, NOW)
     profiler = cProfile.Profile()
     count, began = 0, time.perf_counter()
     profiler.enable()
     while time.perf_counter() - began < seconds:
-        evaluate_candidates(cases[count % len(cases)], scenario.rules, NOW)
+        publishable_decisions(cases[count % len(cases)], scenario.rules, NOW)
         count += 1
     profiler.disable()
     print(f"  {count} cases under cProfile (slower than unprofiled)\n")

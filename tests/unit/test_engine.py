@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.domain.conditions import any_of, gt, has, lacks, lte
-from eligibility.domain.engine import MAX_RULES_PER_RULESET, EngineError, RuleEngine
+from eligibility.domain.conditions import any_of, gt, has, lacks, lte, operator_count
+from eligibility.domain.engine import (
+    MAX_OPERATORS_PER_CONDITION,
+    MAX_RULES_PER_RULESET,
+    EngineError,
+    RuleEngine,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,3 +116,23 @@ def test_a_ruleset_too_large_for_the_engine_is_refused_before_it_reaches_it() ->
     rules = {f"r{n}": {"$ex": {"a": 1}} for n in range(MAX_RULES_PER_RULESET + 1)}
     with pytest.raises(EngineError, match="rules in one ruleset"):
         RuleEngine({"big": rules})
+
+
+def _nested(operators: int) -> dict[str, object]:
+    """A condition with exactly `operators` `$and`/`$or` nodes: an `$or` of two-term `$and`s."""
+    return any_of(*({"$and": [has(f"a{n}"), has(f"b{n}")]} for n in range(operators - 1)))
+
+
+def test_operator_count_counts_and_or_nodes() -> None:
+    assert operator_count(has("a")) == 0
+    assert operator_count(any_of(has("a"), lacks("b"))) == 1
+    assert operator_count(_nested(14)) == 14
+
+
+def test_the_operator_bound_is_where_durable_rules_itself_stops() -> None:
+    """At the bound the engine accepts the rule; one more and we refuse it with a reason,
+    where durable-rules would only say "error code: 113"."""
+    with RuleEngine({"at-bound": {"r": _nested(MAX_OPERATORS_PER_CONDITION)}}) as engine:
+        assert engine.fired("at-bound", {"a0": 1, "b0": 1}) == ["r"]
+    with pytest.raises(EngineError, match="split the criterion"):
+        RuleEngine({"over": {"r": _nested(MAX_OPERATORS_PER_CONDITION + 1)}})

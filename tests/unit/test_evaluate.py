@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from eligibility.domain.criteria import Program
+from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import CompiledRules, compile_rules, decide, evaluate, roll_up
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.store import load_rules
@@ -161,6 +162,23 @@ class TestDecide:
             "rules_version": "sha256:abc",
             "decided_at": NOW,
         }
+
+    def test_a_criterion_both_met_and_not_met_is_an_engine_error(
+        self, compile_programs: Any
+    ) -> None:
+        p = program("P-1", [])
+        rules = compile_programs(p)
+        fired = ["inclusion/adult/met", "inclusion/adult/not_met"]
+        with pytest.raises(EngineError, match="inclusion/adult is both met and not met"):
+            decide(make_case(), p, fired, rules, NOW)
+
+    def test_a_rule_the_program_does_not_have_is_an_engine_error(
+        self, compile_programs: Any
+    ) -> None:
+        p = program("P-1", [])
+        rules = compile_programs(p)
+        with pytest.raises(EngineError, match="unknown rule inclusion/other/met"):
+            decide(make_case(), p, ["inclusion/other/met"], rules, NOW)
 
 
 class TestEvaluate:

@@ -66,6 +66,7 @@ __all__ = [
     "compile_check",
     "facts_to_collect",
     "leaf_paths",
+    "observation_key",
     "observe",
     "what_to_collect",
 ]
@@ -83,6 +84,12 @@ class Conditions:
     met: Condition
     not_met: Condition
     unknown: Condition | None = None
+
+    def of(self, status: CriterionStatus) -> Condition:
+        """The condition for met or not met (unknown is neither, and has no rule)."""
+        if status is CriterionStatus.UNKNOWN:
+            raise ValueError("unknown has no rule of its own: it is neither met nor not met")
+        return self.met if status is CriterionStatus.MET else self.not_met
 
 
 @dataclass(frozen=True)
@@ -121,22 +128,36 @@ class Observer:
 
     def __init__(self, case: Case) -> None:
         self._case = case
-        self._seen: dict[tuple[type, Hashable], str | None] = {}
+        self._seen: dict[Hashable, str | None] = {}
 
     @property
     def case_id(self) -> str:
         return self._case.case_id
 
-    def __call__(self, node: CheckNode) -> str | None:
+    def __call__(self, node: CheckNode, key: Hashable | None = None) -> str | None:
+        """What `node` looked at; pass its `observation_key` when it is already known."""
+        if key is None:
+            key = observation_key(node)
+        try:
+            return self._seen[key]
+        except KeyError:
+            pass
         inner = node.node
         if isinstance(inner, Composite):
             seen = [o for child in inner.children if (o := self(child)) is not None]
-            return "; ".join(dict.fromkeys(seen)) or None
-        kind = _KINDS[type(inner)]
-        key = (type(inner), kind.topic(inner))
-        if key not in self._seen:
-            self._seen[key] = kind.observe(inner, self._case)
-        return self._seen[key]
+            observed = "; ".join(dict.fromkeys(seen)) or None
+        else:
+            observed = _KINDS[type(inner)].observe(inner, self._case)
+        self._seen[key] = observed
+        return observed
+
+
+def observation_key(node: CheckNode) -> Hashable:
+    """What observing `node` depends on besides the case: equal keys, equal observations."""
+    inner = node.node
+    if isinstance(inner, Composite):
+        return tuple(observation_key(child) for child in inner.children)
+    return (type(inner), _KINDS[type(inner)].topic(inner))
 
 
 def facts_to_collect(node: CheckNode) -> list[str]:

@@ -18,6 +18,7 @@ __all__ = [
     "lt",
     "lte",
     "neq",
+    "operator_count",
 ]
 
 Condition = dict[str, Any]
@@ -79,3 +80,11 @@ def lte(path: str, value: float) -> Condition:
 
 def lt(path: str, value: float) -> Condition:
     return {"$lt": {path: value}}
+
+
+def operator_count(condition: Condition) -> int:
+    """How many `$and` / `$or` nodes `condition` has: durable-rules bounds that per rule."""
+    nested = condition.get("$and", condition.get("$or")) if isinstance(condition, dict) else None
+    if not isinstance(nested, list):
+        return 0  # a plain test, or malformed: the engine itself says what is wrong
+    return 1 + sum(operator_count(c) for c in nested)

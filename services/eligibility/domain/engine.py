@@ -24,9 +24,9 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from eligibility.domain.conditions import Condition, all_of
+from eligibility.domain.conditions import Condition, all_of, operator_count
 
-__all__ = ["EngineError", "RuleEngine", "RulesetDefinition"]
+__all__ = ["MAX_OPERATORS_PER_CONDITION", "EngineError", "RuleEngine", "RulesetDefinition"]
 
 RulesetDefinition = dict[str, Condition]
 """Rule name -> the condition on the fact that makes it fire."""
@@ -35,6 +35,10 @@ _NOTHING_MATCHED = 1
 MAX_RULES_PER_RULESET = 96
 """durable-rules refuses rulesets of ~128+ rules (error 107), fails asserts from ~150
 (error 303), and has crashed the process with large rulesets; refuse well before that."""
+MAX_OPERATORS_PER_CONDITION = 14
+"""`$and` / `$or` nodes one rule's condition may have. durable-rules keeps two entries per
+node in a sequence of at most 31 per rule (MAX_SEQUENCE_EXPRESSIONS) and refuses more with
+error 113; the marker guard takes one node."""
 _MARKER = {"$rarematch_fact": 1}
 _SENTINEL = "$asserted"
 
@@ -76,10 +80,13 @@ class RuleEngine:
             raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
         finally:
             _engine.delete_state(handle, session)
-        if _SENTINEL not in fired:
+        if not fired.pop(_SENTINEL, False):
             raise EngineError(f"durable-rules did not evaluate the fact on '{ruleset}'")
-        # a rule fires once per `$or` branch that holds: report each rule once
-        return [name for name in dict.fromkeys(fired) if name != _SENTINEL]
+        return list(fired)
+
+    def __len__(self) -> int:
+        """How many rulesets the engine holds."""
+        return len(self._handles)
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -107,6 +114,13 @@ def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
     unsafe = [name for name in rules if not _SAFE_NAME.match(name)]
     if unsafe:
         raise EngineError(f"rule names must be plain identifiers: {unsafe}")
+    for name, condition in rules.items():
+        if (count := operator_count(condition)) > MAX_OPERATORS_PER_CONDITION:
+            raise EngineError(
+                f"rule {name} nests {count} all/any/not-of-several compositions and ranges; "
+                f"the engine takes at most {MAX_OPERATORS_PER_CONDITION} per criterion: "
+                "split the criterion into several"
+            )
     guarded = {name: all_of(_MARKER, condition) for name, condition in rules.items()}
     return {
         name: {"all": [{"m": condition}]}
@@ -114,23 +128,20 @@ def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
     }
 
 
-def _drain_actions(handle: int, asserted: tuple[int, int]) -> list[str]:
+def _drain_actions(handle: int, asserted: tuple[int, int]) -> dict[str, bool]:
+    """The rules that fired, each once (a rule fires once per `$or` branch that holds).
+
+    Each action message is `{"<rule>": {...a copy of the fact...}}`. Rule names are checked
+    at compile time to need no JSON escaping, so the name ends at the next quote: parsing the
+    whole message per action would cost more than the rest of the evaluation.
+    """
     status, state = asserted[0], asserted[1]
+    fired: dict[str, bool] = {}
     if status == _NOTHING_MATCHED:
-        return []
-    fired: list[str] = []
+        return fired
     action = _engine.start_action_for_state(handle, state)
     message = action[1] if action else None
     while message:
-        fired.append(_rule_name(message))
+        fired[message[2 : message.index('"', 2)]] = True
         message = _engine.complete_and_start_action(handle, state)
     return fired
-
-
-def _rule_name(message: str) -> str:
-    """The rule of an action message `{"<rule>": {...the fact...}}`, without parsing the fact.
-
-    Rule names are checked at compile time to need no JSON escaping, so the name ends at the
-    next quote; parsing the whole message (a copy of the fact) per rule would cost more.
-    """
-    return message[2 : message.index('"', 2)]

@@ -1,4 +1,10 @@
-"""Compile programs into engine rulesets, and roll each program's criteria up into a decision."""
+"""Compile programs into engine rulesets, and decide cases with them.
+
+Three paths over the same rules: `evaluate` (every open program's full ruleset: the reference),
+`evaluate_candidates` (full rulesets of the programs the gate lets through) and
+`publishable_decisions`, what the service runs: the gate, then each candidate's screen
+ruleset, and a decision built only for what will be published.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from eligibility.domain.checks import (
-    Observer,
-    compile_check,
-    facts_to_collect,
-    leaf_paths,
-    what_to_collect,
-)
-from eligibility.domain.criteria import Composite, Criterion, Program
-from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
+from eligibility.domain.checks import Observer, compile_check
+from eligibility.domain.criteria import Program
+from eligibility.domain.engine import RuleEngine, RulesetDefinition
 from eligibility.domain.facts import case_fact
 from eligibility.domain.gate import Gates, build_gates
 from eligibility.domain.oncotree import OncoTree
+from eligibility.domain.screen import DECIDED, leaf_rules, screen_ruleset, verdict_rule_name
+from eligibility.domain.verdicts import CompiledProgram, Plan, roll_up
 from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
 from rarematch_common.contracts.case import Case
 
@@ -35,8 +37,6 @@ __all__ = [
 ]
 
 Section = Literal["inclusion", "exclusion"]
-_DECIDED = (CriterionStatus.MET, CriterionStatus.NOT_MET)
-"""Statuses with a rule each; a criterion for which neither rule fires is unknown."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,8 @@ class CompiledRules:
     version: str
     oncotree: OncoTree
     gates: Gates
-
-    def ruleset_name(self, program: Program) -> str:
-        return f"{self.version}:{program.id}"
-
-    @functools.cached_property
-    def by_id(self) -> dict[str, Program]:
-        return {program.id: program for program in self.programs}
+    compiled: dict[str, CompiledProgram]
+    """By program id, in catalogue order."""
 
     @functools.cached_property
     def position(self) -> dict[str, int]:
@@ -63,39 +58,36 @@ class CompiledRules:
 
 def compile_rules(programs: Iterable[Program], version: str, oncotree: OncoTree) -> CompiledRules:
     programs = tuple(programs)
+    compiled = {p.id: CompiledProgram(p, version) for p in programs}
     open_programs = [p for p in programs if p.status != "closed"]
     gates = build_gates(open_programs, version)
-    engine = RuleEngine({f"{version}:{p.id}": _ruleset(p) for p in programs} | gates.rulesets)
-    return CompiledRules(programs, engine, version, oncotree, gates)
+    engine = RuleEngine(
+        {compiled[p.id].ruleset: _ruleset(p) for p in programs}
+        | {compiled[p.id].screen: screen_ruleset(p) for p in open_programs}
+        | gates.rulesets
+    )
+    return CompiledRules(programs, engine, version, oncotree, gates, compiled)
 
 
 def _ruleset(program: Program) -> RulesetDefinition:
     rules: RulesetDefinition = {}
     for section, criterion in program.sections:
         conditions = compile_check(criterion)
-        for status in _DECIDED:
-            rules[_rule_name(section, criterion.id, status)] = getattr(conditions, status.value)
-        if isinstance(criterion.node, Composite):  # leaf verdicts, to explain an unknown
-            for path, leaf in leaf_paths(criterion):
-                leaf_conditions = compile_check(leaf)
-                for status in _DECIDED:
-                    name = _rule_name(section, f"{criterion.id}@{path}", status)
-                    rules[name] = getattr(leaf_conditions, status.value)
+        for status in DECIDED:
+            rules[verdict_rule_name(section, criterion.id, status)] = conditions.of(status)
+        rules |= leaf_rules(section, criterion)  # leaf verdicts, to explain an unknown
     return rules
 
 
-def _rule_name(section: str, node_id: str, status: CriterionStatus) -> str:
-    return f"{section}/{node_id}/{status.value}"
-
-
 def evaluate(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
-    """One decision per program that is not closed, in catalogue order."""
-    open_programs = [program for program in rules.programs if program.status != "closed"]
+    """One decision per program that is not closed, in catalogue order, each from its full
+    ruleset: the reference the gated paths are tested against."""
+    open_programs = [rules.compiled[p.id] for p in rules.programs if p.status != "closed"]
     return _decide_all(case, open_programs, case_fact(case, rules.oncotree), rules, now)
 
 
 def evaluate_candidates(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
-    """Decisions for the open programs that pass the gate, in catalogue order.
+    """Decisions from the full rulesets of the programs that pass the gate, in catalogue order.
 
     Every program left out would have been `ineligible`; those that remain may still be.
     """
@@ -105,82 +97,72 @@ def evaluate_candidates(case: Case, rules: CompiledRules, now: datetime) -> list
 
 def _decide_all(
     case: Case,
-    programs: list[Program],
+    programs: list[CompiledProgram],
     fact: dict[str, object],
     rules: CompiledRules,
     now: datetime,
 ) -> list[MatchDecided]:
-    fired = rules.engine.fired_in([rules.ruleset_name(p) for p in programs], fact)
-    return [decide(case, p, fired[rules.ruleset_name(p)], rules, now) for p in programs]
+    fired = rules.engine.fired_in([p.ruleset for p in programs], fact)
+    observe_case = Observer(case)
+    return [_decision(observe_case, p, p.plan(fired[p.ruleset]), rules, now) for p in programs]
 
 
 def decide_program(
     case: Case, program: Program, rules: CompiledRules, now: datetime
 ) -> MatchDecided:
     """The decision for one program (closed or not): for program tests and explanations."""
-    [decision] = _decide_all(case, [program], case_fact(case, rules.oncotree), rules, now)
+    compiled = [rules.compiled[program.id]]
+    [decision] = _decide_all(case, compiled, case_fact(case, rules.oncotree), rules, now)
     return decision
 
 
-def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[Program]:
+def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[CompiledProgram]:
     """Open programs whose gate fired (or that have none), in catalogue order."""
     passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
     ordered = sorted(passed, key=rules.position.__getitem__)
-    return [rules.by_id[program_id] for program_id in ordered]
+    return [rules.compiled[program_id] for program_id in ordered]
 
 
 def publishable_decisions(case: Case, rules: CompiledRules, now: datetime) -> list[MatchDecided]:
     """What the service publishes: decisions that are not `ineligible`, in catalogue order.
 
-    The same engine verdicts as `evaluate_candidates`, but a program whose roll-up is
-    ineligible is dropped before its decision (reasons, observed values) is built.
+    Gate candidates go through their screen rulesets, which also catch the candidates that
+    fail; a decision (reasons, observed values) is built only for what will be published.
     """
     fact = case_fact(case, rules.oncotree)
     candidates = _candidates(fact, rules)
-    fired = rules.engine.fired_in([rules.ruleset_name(p) for p in candidates], fact)
-    decisions = []
+    fired = rules.engine.fired_in([p.screen for p in candidates], fact)
     observe_case = Observer(case)
-    for program in candidates:
-        verdicts = _verdicts(program, fired[rules.ruleset_name(program)])
-        outcome = _roll_up(verdicts, program)
-        if outcome is not Outcome.INELIGIBLE:
-            decisions.append(_decision(observe_case, program, verdicts, outcome, rules, now))
+    decisions = []
+    for compiled in candidates:
+        plan = compiled.plan(fired[compiled.screen])
+        if plan.outcome is not Outcome.INELIGIBLE:
+            decisions.append(_decision(observe_case, compiled, plan, rules, now))
     return decisions
 
 
 def decide(
     case: Case, program: Program, fired: list[str], rules: CompiledRules, now: datetime
 ) -> MatchDecided:
-    verdicts = _verdicts(program, fired)
-    return _decision(Observer(case), program, verdicts, _roll_up(verdicts, program), rules, now)
+    """The decision for `program` given the rules its full ruleset fired."""
+    compiled = rules.compiled[program.id]
+    return _decision(Observer(case), compiled, compiled.plan(fired), rules, now)
 
 
 def _decision(
     observe_case: Observer,
-    program: Program,
-    verdicts: dict[tuple[str, str], CriterionStatus],
-    outcome: Outcome,
+    compiled: CompiledProgram,
+    plan: Plan,
     rules: CompiledRules,
     now: datetime,
 ) -> MatchDecided:
+    program = compiled.program
     results = [
-        _result(
-            criterion.id,
-            section,
-            verdicts[(section, criterion.id)],
-            criterion.text,
-            observe_case(criterion),
+        _result(criterion.id, section, status, criterion.text, observe_case(criterion, key))
+        for (section, criterion), status, key in zip(
+            program.sections, plan.statuses, compiled.observation_keys, strict=True
         )
-        for section, criterion in program.sections
     ]
-    to_collect: list[str] = []
-    if outcome is Outcome.NEEDS_INFO:
-        to_collect = [
-            fact
-            for section, criterion in program.sections
-            if verdicts[(section, criterion.id)] is CriterionStatus.UNKNOWN
-            for fact in _to_collect(program, section, criterion, verdicts)
-        ]
     return MatchDecided.model_construct(
         case_id=observe_case.case_id,
         program_id=program.id,
@@ -188,9 +170,9 @@ def _decision(
         routes=list(program.notify),
         program_area=program.area,
         site_countries=program.site_countries,
-        outcome=outcome,
+        outcome=plan.outcome,
         criteria=results,
-        facts_to_collect=list(dict.fromkeys(to_collect)),
+        facts_to_collect=list(plan.facts_to_collect),
         rules_version=rules.version,
         decided_at=now,
     )
@@ -210,65 +192,3 @@ def _result(
     return CriterionResult.model_construct(
         criterion_id=criterion_id, section=section, status=status, text=text, observed=observed
     )
-
-
-def _to_collect(
-    program: Program,
-    section: Section,
-    criterion: Criterion,
-    verdicts: dict[tuple[str, str], CriterionStatus],
-) -> list[str]:
-    if not isinstance(criterion.node, Composite):
-        return facts_to_collect(criterion)
-
-    def leaf(path: str) -> CriterionStatus:
-        return verdicts.get((section, f"{criterion.id}@{path}"), CriterionStatus.UNKNOWN)
-
-    status, facts = what_to_collect(criterion, leaf)
-    if status is not CriterionStatus.UNKNOWN:
-        raise EngineError(
-            f"{program.id}: {section}/{criterion.id} is unknown to the engine, "
-            f"but its parts say {status.value}"
-        )
-    return facts
-
-
-def _verdicts(program: Program, fired: list[str]) -> dict[tuple[str, str], CriterionStatus]:
-    """What the engine decided per criterion (and per part of a composition): met, not met,
-    or neither (unknown)."""
-    verdicts = dict.fromkeys(program.criterion_keys, _UNKNOWN)
-    for name in fired:
-        key, status = _parse_rule_name(name)
-        if verdicts.get(key, _UNKNOWN) is not _UNKNOWN:
-            raise EngineError(f"{program.id}: {'/'.join(key)} is both met and not met")
-        verdicts[key] = status
-    return verdicts
-
-
-@functools.cache
-def _parse_rule_name(name: str) -> tuple[tuple[str, str], CriterionStatus]:
-    section, node_id, status = name.split("/")
-    return (section, node_id), CriterionStatus(status)
-
-
-_UNKNOWN = CriterionStatus.UNKNOWN
-
-
-def roll_up(results: list[CriterionResult]) -> Outcome:
-    """A definite failure outranks unknowns; an exclusion that is met is a failure."""
-    return _outcome((r.section, r.status) for r in results)
-
-
-def _roll_up(verdicts: dict[tuple[str, str], CriterionStatus], program: Program) -> Outcome:
-    """`roll_up` straight from the verdicts (hot path: no result objects built)."""
-    return _outcome((key[0], verdicts[key]) for key in program.criterion_keys)
-
-
-def _outcome(statuses: Iterable[tuple[str, CriterionStatus]]) -> Outcome:
-    unknown = False
-    for section, status in statuses:
-        if status is _UNKNOWN:
-            unknown = True
-        elif (status is CriterionStatus.NOT_MET) == (section == "inclusion"):
-            return Outcome.INELIGIBLE
-    return Outcome.NEEDS_INFO if unknown else Outcome.ELIGIBLE

@@ -40,7 +40,16 @@ from eligibility.domain.criteria import (
 )
 from eligibility.domain.engine import RulesetDefinition
 
-__all__ = ["GATED_CHECKS", "Gates", "build_gates", "could_be_met", "could_fail", "gate_condition"]
+__all__ = [
+    "GATED_CHECKS",
+    "MAX_ALTERNATIVES",
+    "Gates",
+    "alternative_count",
+    "build_gates",
+    "could_be_met",
+    "could_fail",
+    "gate_condition",
+]
 
 GATED_CHECKS = (
     DiagnosisCheck,
@@ -95,7 +104,7 @@ def build_gates(programs: Iterable[Program], prefix: str) -> Gates:
     current: RulesetDefinition = {}
     size = 0
     for program_id, condition in gated:
-        alternatives = _alternatives(condition)
+        alternatives = alternative_count(condition)
         full = len(current) == RULES_PER_GATE_RULESET
         if current and (full or size + alternatives > ALTERNATIVES_PER_GATE_RULESET):
             rulesets[f"{prefix}:gate:{len(rulesets)}"] = current
@@ -123,7 +132,7 @@ def gate_condition(program: Program) -> Condition | None:
         key=lambda item: _selectivity(item[1]),
     ):
         term = could_fail(criterion) if excluding else could_be_met(criterion)
-        size = _alternatives(term)
+        size = alternative_count(term)
         if alternatives * size > MAX_ALTERNATIVES:
             continue
         alternatives *= size
@@ -165,13 +174,13 @@ def _selectivity(criterion: CheckNode) -> int:
     )
 
 
-def _alternatives(condition: Condition) -> int:
+def alternative_count(condition: Condition) -> int:
     """How many and-only branches `condition` becomes when its ors are multiplied out."""
     if "$or" in condition:
-        return sum(_alternatives(c) for c in condition["$or"])
+        return sum(alternative_count(c) for c in condition["$or"])
     if "$and" in condition:
         product = 1
         for c in condition["$and"]:
-            product *= _alternatives(c)
+            product *= alternative_count(c)
         return product
     return 1

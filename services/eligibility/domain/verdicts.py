@@ -1,0 +1,156 @@
+"""Reading the engine: which rules fired for a program, and what that means for it.
+
+The engine's verdicts are the names of the rules that fired (`inclusion/<id>/met`, …; see
+eligibility.domain.screen). A criterion for which neither its met nor its not-met rule fired is
+unknown. This module turns those names into a `Plan`: each criterion's status, the program's
+outcome, and the facts worth collecting; no condition is evaluated here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from eligibility.domain.checks import (
+    facts_to_collect,
+    leaf_paths,
+    observation_key,
+    what_to_collect,
+)
+from eligibility.domain.criteria import Composite, Criterion, Program
+from eligibility.domain.engine import EngineError
+from eligibility.domain.screen import DECIDED, FAIL_PREFIX, verdict_rule_name
+from rarematch_common.contracts import CriterionResult, CriterionStatus, Outcome
+
+__all__ = ["CompiledProgram", "Plan", "roll_up"]
+
+_UNKNOWN = CriterionStatus.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one set of fired rules means for a program, whatever the case."""
+
+    outcome: Outcome
+    statuses: tuple[CriterionStatus, ...]
+    """Per criterion, in `Program.sections` order; empty when the screen failed the program."""
+    facts_to_collect: tuple[str, ...]
+
+
+_SCREENED_OUT = Plan(Outcome.INELIGIBLE, (), ())
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where a verdict rule's firing goes: `position` in the verdict vector (criteria first,
+    then the leaves of compositions), and the status it records there."""
+
+    position: int
+    status: CriterionStatus
+
+
+class CompiledProgram:
+    """One program's rulesets in the engine, and how to read the rules they fire."""
+
+    def __init__(self, program: Program, version: str) -> None:
+        self.program = program
+        self.ruleset = f"{version}:{program.id}"
+        """Met and not-met rules of every criterion: explanations, tests, `evaluate`."""
+        self.screen = f"{version}:screen:{program.id}"
+        """The service's ruleset for gate candidates (eligibility.domain.screen)."""
+        self.observation_keys = tuple(observation_key(c) for _, c in program.sections)
+        """Per criterion, for `Observer`: computed once, not per decision."""
+        self.sections = tuple(section for section, _ in program.sections)
+        nodes = [(section, criterion.id) for section, criterion in program.sections]
+        self.leaf_span: list[tuple[int, int] | None] = []
+        """Per criterion, where its leaves' verdicts sit in the vector (None: a plain check)."""
+        for section, criterion in program.sections:
+            paths = _leaf_paths(criterion)
+            self.leaf_span.append((len(nodes), len(nodes) + len(paths)) if paths else None)
+            nodes += [(section, f"{criterion.id}@{path}") for path in paths]
+        self.leaf_facts = tuple(tuple(facts_to_collect(c)) for _, c in program.sections)
+        """Per criterion, everything it could need (for a plain check, what to collect)."""
+        self.width = len(nodes)
+        """Length of the verdict vector: one status per criterion, then per leaf."""
+        self._slots = {
+            verdict_rule_name(section, node_id, status): _Slot(position, status)
+            for position, (section, node_id) in enumerate(nodes)
+            for status in DECIDED
+        }
+
+    def plan(self, fired: Iterable[str]) -> Plan:
+        """What the fired rules say: verdicts, roll-up and facts to collect."""
+        verdicts = [_UNKNOWN] * self.width
+        slots = self._slots
+        for name in fired:
+            slot = slots.get(name)
+            if slot is None:
+                if name.startswith(FAIL_PREFIX):
+                    return _SCREENED_OUT
+                raise EngineError(f"{self.program.id}: the engine fired unknown rule {name}")
+            if verdicts[slot.position] is not _UNKNOWN:
+                node = name.rsplit("/", 1)[0]
+                raise EngineError(f"{self.program.id}: {node} is both met and not met")
+            verdicts[slot.position] = slot.status
+        return _plan(self, tuple(verdicts))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _plan(compiled: CompiledProgram, verdicts: tuple[CriterionStatus, ...]) -> Plan:
+    """The same verdicts recur across cases, and facts to collect for a composition take a
+    walk of its tree: each program's distinct verdict vectors are planned once."""
+    statuses = verdicts[: len(compiled.sections)]
+    outcome = _outcome(zip(compiled.sections, statuses, strict=True))
+    to_collect: list[str] = []
+    if outcome is Outcome.NEEDS_INFO:
+        for index, status in enumerate(statuses):
+            if status is _UNKNOWN:
+                to_collect += _to_collect(compiled, index, verdicts)
+    return Plan(outcome, statuses, tuple(dict.fromkeys(to_collect)))
+
+
+def _to_collect(
+    compiled: CompiledProgram, index: int, verdicts: tuple[CriterionStatus, ...]
+) -> tuple[str, ...]:
+    leaves = compiled.leaf_span[index]
+    if leaves is None:
+        return compiled.leaf_facts[index]
+    return _composite_to_collect(compiled, index, verdicts[leaves[0] : leaves[1]])
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _composite_to_collect(
+    compiled: CompiledProgram, index: int, leaf_verdicts: tuple[CriterionStatus, ...]
+) -> tuple[str, ...]:
+    section, criterion = compiled.program.sections[index]
+    paths = _leaf_paths(criterion)
+    by_path = dict(zip(paths, leaf_verdicts, strict=True))
+    status, facts = what_to_collect(criterion, by_path.__getitem__)
+    if status is not _UNKNOWN:
+        raise EngineError(
+            f"{compiled.program.id}: {section}/{criterion.id} is unknown to the engine, "
+            f"but its parts say {status.value}"
+        )
+    return tuple(facts)
+
+
+def _leaf_paths(criterion: Criterion) -> list[str]:
+    if not isinstance(criterion.node, Composite):
+        return []
+    return [path for path, _ in leaf_paths(criterion)]
+
+
+def roll_up(results: list[CriterionResult]) -> Outcome:
+    """A definite failure outranks unknowns; an exclusion that is met is a failure."""
+    return _outcome((r.section, r.status) for r in results)
+
+
+def _outcome(statuses: Iterable[tuple[str, CriterionStatus]]) -> Outcome:
+    unknown = False
+    for section, status in statuses:
+        if status is _UNKNOWN:
+            unknown = True
+        elif (status is CriterionStatus.NOT_MET) == (section == "inclusion"):
+            return Outcome.INELIGIBLE
+    return Outcome.NEEDS_INFO if unknown else Outcome.ELIGIBLE
