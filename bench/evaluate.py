@@ -299,7 +299,7 @@ def _staged(
     t = time.perf_counter()
     fact = case_fact(case, rules.oncotree)
     t = add("case_fact", t)
-    gates = rules.engine.fired_in(rules.gates.rulesets, fact)
+    gates = rules.engine.fired_in(rules.gates.rulesets, rules.gates.fact(fact))
     t = add("engine: gate rulesets", t)
     passed = rules.gates.always.union(*gates.values())
     candidates = [rules.compiled[p.id] for p in rules.programs if p.id in passed]

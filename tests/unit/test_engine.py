@@ -136,3 +136,12 @@ def test_the_operator_bound_is_where_durable_rules_itself_stops() -> None:
         assert engine.fired("at-bound", {"a0": 1, "b0": 1}) == ["r"]
     with pytest.raises(EngineError, match="split the criterion"):
         RuleEngine({"over": {"r": _nested(MAX_OPERATORS_PER_CONDITION + 1)}})
+
+
+def test_a_fact_the_engine_cannot_read_is_an_engine_error_naming_the_ruleset() -> None:
+    """durable-rules does not parse exponents such as 1e+300 (error 204); the session it
+    leaves behind must not hide that error behind one about deleting it."""
+    with RuleEngine({"r": {"big": gt("x", 1)}}) as engine:
+        with pytest.raises(EngineError, match=r"failed on 'r'.*204"):
+            engine.fired("r", {"x": 1e300})
+        assert engine.fired("r", {"x": 2}) == ["big"]

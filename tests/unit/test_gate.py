@@ -153,6 +153,8 @@ def test_gate_never_changes_a_decision_on_synthetic_programs(
     assert len(rules.gates.rulesets) >= 2
     statuses = {program.status for program in rules.programs}
     assert {"recruiting", "closed"} <= statuses
+    probes = rules.gates.probes  # and some gate terms are negations over probes
+    assert min(len(probes.high), len(probes.low), len(probes.equal)) > 0
 
     tally = compare(rules, cases_for(seed))
 

@@ -35,16 +35,19 @@ def field_token(text: str) -> str:
 
 
 def all_of(*conditions: Condition) -> Condition:
-    """Conjunction; `{}` terms mean "no constraint" and drop out (all of nothing is `{}`)."""
-    flat = [c for c in conditions if c]
+    """Conjunction; `{}` terms mean "no constraint" and drop out (all of nothing is `{}`).
+
+    Nested conjunctions are merged: the engine bounds `$and` / `$or` nodes per rule."""
+    flat = [part for c in conditions if c for part in c.get("$and", [c])]
     if not flat:
         return {}
     return flat[0] if len(flat) == 1 else {"$and": flat}
 
 
 def any_of(*conditions: Condition) -> Condition:
-    """Disjunction; `{}` terms drop out. Any of nothing would be false: callers must not ask."""
-    flat = [c for c in conditions if c]
+    """Disjunction; `{}` terms drop out, nested disjunctions are merged. Any of nothing would
+    be false: callers must not ask."""
+    flat = [part for c in conditions if c for part in c.get("$or", [c])]
     if not flat:
         raise ValueError("any_of() of no conditions is always false; leave the term out")
     return flat[0] if len(flat) == 1 else {"$or": flat}

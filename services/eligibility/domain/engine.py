@@ -15,6 +15,7 @@ Three durable-rules quirks are handled here, once:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -77,9 +78,10 @@ class RuleEngine:
         try:
             fired = _drain_actions(handle, _engine.assert_fact(handle, payload))
         except _engine.error as error:
+            with contextlib.suppress(_engine.error):  # may be gone: keep the first error
+                _engine.delete_state(handle, session)
             raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
-        finally:
-            _engine.delete_state(handle, session)
+        _engine.delete_state(handle, session)
         if not fired.pop(_SENTINEL, False):
             raise EngineError(f"durable-rules did not evaluate the fact on '{ruleset}'")
         return list(fired)

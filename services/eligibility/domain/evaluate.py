@@ -118,7 +118,8 @@ def decide_program(
 
 def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[CompiledProgram]:
     """Open programs whose gate fired (or that have none), in catalogue order."""
-    passed = rules.gates.always.union(*rules.engine.fired_in(rules.gates.rulesets, fact).values())
+    fired = rules.engine.fired_in(rules.gates.rulesets, rules.gates.fact(fact))
+    passed = rules.gates.always.union(*fired.values())
     ordered = sorted(passed, key=rules.position.__getitem__)
     return [rules.compiled[program_id] for program_id in ordered]
 

@@ -1,20 +1,24 @@
 """The first engine stage: which programs could still apply to a case, decided in bulk.
 
-For each program, a *gate* rule fires when none of its gating criteria is definitely not met:
-each selective top-level inclusion check (diagnosis, biomarkers, HLA, age) must be met or
-unknown. A program whose gate does not fire has an inclusion criterion that is not met, so
-its full evaluation can only be `ineligible` — it is skipped without changing any decision
-(the property test in tests/unit/test_gate.py checks exactly that). Gate rules are packed a
-few dozen per ruleset, since durable-rules slows and then fails on very large rulesets.
+For each program, a *gate* rule fires when none of its gating criteria definitely fails: each
+inclusion taken must be met or unknown, each exclusion not met or unknown. A program whose gate
+does not fire has a criterion that fails, so its full evaluation can only be `ineligible` — it
+is skipped without changing any decision (the property test in tests/unit/test_gate.py checks
+exactly that). The most selective criteria are taken first, as many as keep the rule small:
+"met or unknown" is an `$or`, and the rule's alternatives multiply, so where a leaf's "not
+failing" is one test over probe fields (eligibility.domain.probes) that form is used. Gate
+rules are packed a few dozen per ruleset, since durable-rules slows and then fails on very
+large rulesets. Candidates then go through their screen (eligibility.domain.screen).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from eligibility.domain.checks import compile_check
-from eligibility.domain.conditions import Condition, all_of, any_of
+from eligibility.domain.conditions import Condition, all_of, any_of, operator_count
 from eligibility.domain.criteria import (
     AgeCheck,
     AntigenCheck,
@@ -38,7 +42,8 @@ from eligibility.domain.criteria import (
     TmbCheck,
     VariantCheck,
 )
-from eligibility.domain.engine import RulesetDefinition
+from eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
+from eligibility.domain.probes import Probes, negate
 
 __all__ = [
     "GATED_CHECKS",
@@ -89,13 +94,20 @@ class Gates:
     """Gate ruleset name -> rules named by program id."""
     always: frozenset[str]
     """Programs with nothing to gate on: always evaluated in full."""
+    probes: Probes
+    """Probe fields the gate rules read (eligibility.domain.probes)."""
+
+    def fact(self, fact: dict[str, Any]) -> dict[str, Any]:
+        """What the gate rulesets are asserted with: the case fact and its probes."""
+        return self.probes.gate_fact(fact)
 
 
 def build_gates(programs: Iterable[Program], prefix: str) -> Gates:
     gated: list[tuple[str, Condition]] = []
     always: set[str] = set()
+    probes = Probes()
     for program in programs:
-        condition = gate_condition(program)
+        condition = gate_condition(program, probes)
         if condition is None:
             always.add(program.id)
         else:
@@ -113,14 +125,15 @@ def build_gates(programs: Iterable[Program], prefix: str) -> Gates:
         size += alternatives
     if current:
         rulesets[f"{prefix}:gate:{len(rulesets)}"] = current
-    return Gates(rulesets, frozenset(always))
+    return Gates(rulesets, frozenset(always), probes)
 
 
-def gate_condition(program: Program) -> Condition | None:
+def gate_condition(program: Program, probes: Probes) -> Condition | None:
     """All of "could still hold" over the program's criteria, most selective first.
 
     An inclusion could still hold unless it is not met; an exclusion could still let the case
-    through unless it is met. Terms are added while the multiplied-out size stays small.
+    through unless it is met. Terms are added while the multiplied-out size stays small and
+    the rule within what the engine takes; the probes of the terms taken go to `probes`.
     """
     terms: list[Condition] = []
     alternatives = 1
@@ -131,39 +144,61 @@ def gate_condition(program: Program) -> Condition | None:
         ),
         key=lambda item: _selectivity(item[1]),
     ):
-        term = could_fail(criterion) if excluding else could_be_met(criterion)
+        term_probes = Probes()
+        term = (
+            could_fail(criterion, term_probes)
+            if excluding
+            else could_be_met(criterion, term_probes)
+        )
         size = alternative_count(term)
-        if alternatives * size > MAX_ALTERNATIVES:
+        too_large = operator_count(all_of(*terms, term)) > MAX_OPERATORS_PER_CONDITION
+        if alternatives * size > MAX_ALTERNATIVES or too_large:
             continue
         alternatives *= size
         terms.append(term)
+        probes.add(term_probes)
     return all_of(*terms) if terms else None
 
 
-def could_be_met(node: CheckNode) -> Condition:
+def could_be_met(node: CheckNode, probes: Probes) -> Condition:
     """Not "not met": met or unknown, through all / any / not (three-valued logic)."""
     inner = node.node
     if not isinstance(inner, Composite):
         conditions = compile_check(node)
-        assert conditions.unknown is not None, "leaf checks spell out unknown"
-        return any_of(conditions.met, conditions.unknown)
+        return _smaller(conditions.met, conditions.unknown, conditions.not_met, probes)
     if inner.operator == "not":
-        return could_fail(inner.children[0])
+        return could_fail(inner.children[0], probes)
     combine = all_of if inner.operator == "all" else any_of
-    return combine(*(could_be_met(child) for child in inner.children))
+    return combine(*(could_be_met(child, probes) for child in inner.children))
 
 
-def could_fail(node: CheckNode) -> Condition:
+def could_fail(node: CheckNode, probes: Probes) -> Condition:
     """Not "met": not met or unknown."""
     inner = node.node
     if not isinstance(inner, Composite):
         conditions = compile_check(node)
-        assert conditions.unknown is not None, "leaf checks spell out unknown"
-        return any_of(conditions.not_met, conditions.unknown)
+        return _smaller(conditions.not_met, conditions.unknown, conditions.met, probes)
     if inner.operator == "not":
-        return could_be_met(inner.children[0])
+        return could_be_met(inner.children[0], probes)
     combine = any_of if inner.operator == "all" else all_of
-    return combine(*(could_fail(child) for child in inner.children))
+    return combine(*(could_fail(child, probes) for child in inner.children))
+
+
+def _smaller(
+    holds: Condition, unknown: Condition | None, fails: Condition, probes: Probes
+) -> Condition:
+    """ "Holds or unknown", or "not fails" over probes where that has fewer alternatives.
+
+    For a leaf check the three statuses are exclusive and exhaustive (a property test proves
+    it), so both say the same.
+    """
+    assert unknown is not None, "leaf checks spell out unknown"
+    plain = any_of(holds, unknown)
+    negation = negate(fails)
+    if negation is None or alternative_count(negation[0]) >= alternative_count(plain):
+        return plain
+    probes.add(negation[1])
+    return negation[0]
 
 
 def _selectivity(criterion: CheckNode) -> int:
