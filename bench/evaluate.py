@@ -194,6 +194,17 @@ def run(scenario: Scenario, cases: list[Case], seconds: float, rounds: int) -> N
             f"  on the same first {common} cases: gated {gated.over(common):,.1f}, "
             f"ungated {ungated.over(common):,.1f} cases/s"
         )
+    if gated.cases and not gated.error:
+        with_dx = [t for i, t in enumerate(gated.times) if cases[i % len(cases)].diagnosis]
+        without = [t for i, t in enumerate(gated.times) if not cases[i % len(cases)].diagnosis]
+        print(
+            "  gated, by case: "
+            + ", ".join(
+                f"{label} {len(times) / sum(times):,.1f} cases/s ({len(times)} cases)"
+                for label, times in (("with a diagnosis", with_dx), ("without", without))
+                if times
+            )
+        )
     print()
 
 
