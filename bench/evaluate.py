@@ -6,9 +6,10 @@
     .venv/bin/python bench/evaluate.py --profile synthetic-1000   # cProfile of the gated path
 
 Scenarios: the shipped catalogue in rules/, 100 and 1,000 synthetic programs
-(`eligibility.synthetic`). For each, `evaluate_candidates` (gate first) and `evaluate` (every
-case posted to every open program's ruleset) run on the same stream of synthetic cases (cycled),
-alternating in rounds so drift affects both alike. Not part of the test suite.
+(`eligibility.synthetic`). For each, `publishable_decisions` (gate, then screen) and
+`evaluate` (every case posted to every open program's full ruleset) run on the same stream of
+synthetic cases (cycled), alternating in rounds so drift affects both alike. Not part of the
+test suite.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def build(name: str, tree: OncoTree, seed: int) -> Scenario:
 
 
 def run(scenario: Scenario, cases: list[Case], seconds: float, rounds: int) -> None:
-    # gated: what the service runs (gate, then full evaluation of the programs left, building
+    # gated: what the service runs (gate, then the screen of each program left, building
     # only publishable decisions); ungated: every case posted to every program's ruleset
     paths: dict[str, Evaluate] = {"gated": publishable_decisions, "ungated": evaluate}
     positions = dict.fromkeys(paths, 0)
