@@ -27,7 +27,7 @@ def test_case_published_with_kafka_python_yields_match_event_and_email(stack: St
     )
 
     def afami_cel(records: list[Any]) -> list[Any]:
-        return [r for r in records if json.loads(r.value)["program_id"] == "NCT04044768"]
+        return [r for r in records if json.loads(r.value)["program_id"] == "TECELRA-US"]
 
     matches = read_topic(
         stack.bootstrap, stack.eligibility.matches_topic, lambda rs: bool(afami_cel(rs))
@@ -40,6 +40,8 @@ def test_case_published_with_kafka_python_yields_match_event_and_email(stack: St
     assert {c["criterion_id"]: c["status"] for c in body["criteria"]} == {
         "age": "met",
         "diagnosis": "met",
+        "extent": "met",
+        "prior-chemotherapy": "met",
         "hla": "met",
         "mage-a4": "met",
         "hla-a0205": "not_met",
@@ -48,9 +50,10 @@ def test_case_published_with_kafka_python_yields_match_event_and_email(stack: St
     assert "age" not in body, "no case content in match events"
 
     [email] = stack.mail.wait_for(
-        1, 60, where=lambda m: "NCT04044768" in m["Subject"] and "case-sarc-0001" in m["Subject"]
+        1, 60, where=lambda m: "TECELRA-US" in m["Subject"] and "case-sarc-0001" in m["Subject"]
     )
     assert email["To"] == "sarcoma-trials@coordinators.example.org"
     text = email_text(email)
     assert "Outcome:  eligible" in text
-    assert "HLA-A*02:01, A*02:02, A*02:03 or A*02:06 positive [seen: A*02:01, A*24:02]" in text
+    hla = "HLA-A*02:01P, -A*02:02P, -A*02:03P or -A*02:06P positive"
+    assert f"{hla} [seen: A*02:01, A*24:02]" in text

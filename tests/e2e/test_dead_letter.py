@@ -55,8 +55,8 @@ def test_invalid_records_go_to_the_dlt_and_the_next_case_is_processed(stack: Sta
     original = next(r for r in dead if r.key == b"case-bad-json")  # type: ignore[attr-defined]
     assert original.value == b'{"case_id": "case-bad-json",'  # type: ignore[attr-defined]
 
-    def sotorasib(records: list[Any]) -> bool:
-        return any(json.loads(r.value)["program_id"] == "NCT03600883" for r in records)
+    def lung_case(records: list[Any]) -> bool:
+        return any(json.loads(r.value)["case_id"] == "case-bskt-0004" for r in records)
 
-    matches = read_topic(stack.bootstrap, stack.eligibility.matches_topic, sotorasib)
-    assert sotorasib(matches), "the valid case after the bad ones was not processed"
+    matches = read_topic(stack.bootstrap, stack.eligibility.matches_topic, lung_case)
+    assert lung_case(matches), "the valid case after the bad ones was not processed"

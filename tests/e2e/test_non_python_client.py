@@ -38,8 +38,8 @@ def test_case_published_with_kcat_is_matched_and_readable_with_kcat(stack: Stack
         timeout=30,
     )  # fmt: skip
 
-    lines = _consume_with_kcat(stack, want="NCT03373097", timeout_s=60)
-    [line] = [line for line in lines if "NCT03373097" in line]
+    lines = _consume_with_kcat(stack, want="NCT06684639", timeout_s=60)
+    [line] = [line for line in lines if "NCT06684639" in line]
     key, headers, value = line.split("\t", 2)
     assert key == case["case_id"]
     for header in (
@@ -52,7 +52,9 @@ def test_case_published_with_kcat_is_matched_and_readable_with_kcat(stack: Stack
         assert header in headers.split(","), f"{header} missing from {headers}"
     assert "ce_id=" in headers
     assert "ce_time=" in headers
-    assert json.loads(value)["outcome"] == "eligible"
+    decision = json.loads(value)
+    assert decision["outcome"] == "needs_info"
+    assert "ECOG performance status" in decision["facts_to_collect"]
 
 
 def _consume_with_kcat(stack: Stack, want: str, timeout_s: float) -> list[str]:

@@ -89,12 +89,11 @@ def test_a_case_produces_its_non_ineligible_matches(loop: KafkaLoop, event_type:
     case = sample("sarcoma-synovial-hla-a0201")
     out = loop.process(inbound(wire_case(case, event_type=event_type), offset=7))
     decided = matches(out)
-    reference = {"NCT02576431", "NCT03600883", "NCT04044768", "NCT05078866", "NCT05909527"}
+    reference = {"NCT02576431", "NCT04044768", "NCT05078866", "NCT05909527", "TECELRA-US"}
     assert [(d.program_id, d.outcome) for d in decided if d.program_id in reference] == [
         ("NCT02576431", Outcome.NEEDS_INFO),
-        ("NCT03600883", Outcome.NEEDS_INFO),
-        ("NCT04044768", Outcome.ELIGIBLE),
         ("NCT05078866", Outcome.NEEDS_INFO),
+        ("TECELRA-US", Outcome.ELIGIBLE),
     ]
     assert {d.case_id for d in decided} == {case.case_id}
     assert {d.decided_at for d in decided} == {NOW}
@@ -125,10 +124,12 @@ def test_a_withdrawal_produces_nothing(loop: KafkaLoop) -> None:
 
 
 def test_on_case_filters_out_ineligible(rules: CompiledRules) -> None:
-    decided = on_case(sample("basket-lung-kras-g12c"), rules, NOW)
+    decided = on_case(sample("sarcoma-synovial-hla-a0201"), rules, NOW)
     assert [(d.program_id, d.outcome) for d in decided] == [
-        ("NCT03600883", Outcome.ELIGIBLE),
+        ("ISRCTN16699730", Outcome.NEEDS_INFO),
+        ("NCT02576431", Outcome.NEEDS_INFO),
         ("NCT05078866", Outcome.NEEDS_INFO),
+        ("TECELRA-US", Outcome.ELIGIBLE),
     ]
 
 
@@ -236,4 +237,4 @@ def test_a_heterozygous_hla_case_is_matched(loop: KafkaLoop) -> None:
     data = sample("sarcoma-synovial-hla-a0201").model_dump(exclude_none=True)
     case = Case.model_validate({**data, "hla_alleles": ["A*02:01", "A*02:06"]})
     decided = matches(loop.process(inbound(wire_case(case))))
-    assert ("NCT04044768", Outcome.ELIGIBLE) in [(d.program_id, d.outcome) for d in decided]
+    assert ("TECELRA-US", Outcome.ELIGIBLE) in [(d.program_id, d.outcome) for d in decided]
