@@ -287,7 +287,7 @@ def breakdown(scenario: Scenario, cases: list[Case], seconds: float) -> None:
     accounted = sum(totals.values())
     for stage, spent in totals.items():
         print(f"  | {stage} | {1e6 * spent / count:,.0f} | {spent / accounted:.0%} |")
-    screened, published = counts["candidates"], counts["publishable"]
+    screened, published = max(1, counts["candidates"]), max(1, counts["publishable"])
     print(
         f"  {screened / count:.1f} gate candidates per case, "
         f"{1e6 * totals['engine: screen rulesets'] / screened:.1f} µs each in the engine; "
@@ -311,9 +311,11 @@ def _staged(
     t = time.perf_counter()
     fact = case_fact(case, rules.oncotree)
     t = add("case_fact", t)
-    gates = rules.engine.fired_in(rules.gates.rulesets, rules.gates.fact(fact))
+    gates = rules.engine.fired_or_refused(rules.gates.rulesets, rules.gates.fact(fact))
     t = add("engine: gate rulesets", t)
-    passed = rules.gates.always.union(*gates.values())
+    passed = set(rules.gates.always)
+    for name, fired in gates.items():
+        passed.update(rules.gates.rulesets[name] if isinstance(fired, EngineError) else fired)
     candidates = [rules.compiled[p.id] for p in rules.programs if p.id in passed]
     t = add("select candidates", t)
     fired = rules.engine.fired_in([c.screen for c in candidates], fact)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.domain.conditions import any_of, gt, has, lacks, lte, operator_count
+from eligibility.domain.conditions import all_of, any_of, gt, has, lacks, lte, operator_count
 from eligibility.domain.engine import (
     MAX_OPERATORS_PER_CONDITION,
     MAX_RULES_PER_RULESET,
@@ -136,12 +136,58 @@ def test_the_operator_bound_is_where_durable_rules_itself_stops() -> None:
         assert engine.fired("at-bound", {"a0": 1, "b0": 1}) == ["r"]
     with pytest.raises(EngineError, match="split the criterion"):
         RuleEngine({"over": {"r": _nested(MAX_OPERATORS_PER_CONDITION + 1)}})
+    # a conjunction joins the guard's own node, so it may have one more
+    conjunction = all_of(*(any_of(has(f"a{n}"), has(f"b{n}")) for n in range(14)))
+    assert operator_count(conjunction) == MAX_OPERATORS_PER_CONDITION + 1
+    with RuleEngine({"conjunction": {"r": conjunction}}) as engine:
+        assert engine.fired("conjunction", {f"a{n}": 1 for n in range(14)}) == ["r"]
 
 
 def test_a_fact_the_engine_cannot_read_is_an_engine_error_naming_the_ruleset() -> None:
-    """durable-rules does not parse exponents such as 1e+300 (error 204); the session it
+    """durable-rules reads at most about 250 properties per fact (error 302); the session it
     leaves behind must not hide that error behind one about deleting it."""
+    many = {f"p{n}": n for n in range(300)}
     with RuleEngine({"r": {"big": gt("x", 1)}}) as engine:
-        with pytest.raises(EngineError, match=r"failed on 'r'.*204"):
-            engine.fired("r", {"x": 1e300})
+        for _ in range(1100):  # and no session is left behind
+            with pytest.raises(EngineError, match=r"failed on 'r'.*302"):
+                engine.fired("r", {"x": 2, "many": many})
         assert engine.fired("r", {"x": 2}) == ["big"]
+
+
+@pytest.mark.parametrize("value", [1e-05, -2.5e-07, 1e16, 3.5e20])
+def test_numbers_json_writes_with_an_exponent_are_still_read(value: float) -> None:
+    """durable-rules cannot parse 1e-05 or 1e+16 (error 204); the engine writes them out."""
+    rules = {"above": gt("x", value / 2) if value > 0 else gt("x", value * 2)}
+    with RuleEngine({"r": rules}) as engine:
+        assert engine.fired("r", {"x": value}) == ["above"]
+        assert engine.fired("r", {"x": value, "name": "p.1e5"}) == ["above"]
+
+
+def test_one_ruleset_refusing_a_fact_does_not_stop_the_others() -> None:
+    many = {f"p{n}": n for n in range(300)}  # more properties than durable-rules reads
+    rulesets = {"small": {"yes": has("a")}, "other": {"yes": has("a")}}
+    with RuleEngine(rulesets) as engine:
+        results = engine.fired_or_refused(["small", "other"], {"a": 1})
+        assert results == {"small": ["yes"], "other": ["yes"]}
+        refused = engine.fired_or_refused(["small"], {"a": 1, "many": many})
+        assert isinstance(refused["small"], EngineError)
+        with pytest.raises(EngineError, match="302"):
+            engine.fired_in(["small", "other"], {"a": 1, "many": many})
+
+
+def test_an_interrupted_evaluation_still_deletes_its_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ruleset holds at most 1,024 sessions; one left behind per failure would break it."""
+    import eligibility.domain.engine as engine_module
+
+    def interrupted(handle: int, asserted: tuple[int, int]) -> dict[str, bool]:
+        raise KeyboardInterrupt
+
+    with RuleEngine({"r": {"yes": has("a")}}) as engine:
+        with monkeypatch.context() as patch:
+            patch.setattr(engine_module, "_drain_actions", interrupted)
+            for _ in range(1100):
+                with pytest.raises(KeyboardInterrupt):
+                    engine.fired("r", {"a": 1})
+        assert engine.fired("r", {"a": 1}) == ["yes"]

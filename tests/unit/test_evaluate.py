@@ -21,6 +21,7 @@ from eligibility.domain.evaluate import (
     decide,
     decide_program,
     evaluate,
+    publishable_decisions,
     roll_up,
 )
 from eligibility.domain.oncotree import bundled_oncotree
@@ -440,3 +441,18 @@ def test_a_case_reporting_nothing_needs_info_everywhere() -> None:
         rules.engine.close()
     assert {line.split()[0] for line in lines} == open_programs
     assert all(line.endswith(" needs_info") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("tmb", "outcome"), [(1e-05, Outcome.INELIGIBLE), (1e16, Outcome.ELIGIBLE)]
+)
+def test_values_json_would_write_in_exponent_form_are_decided(
+    tmb: float, outcome: Outcome, compile_programs: Any
+) -> None:
+    """Regression: 1e-05 or 1e+16 in the fact made durable-rules refuse it (error 204)."""
+    rules = compile_programs(program("P-1", [criterion("tmb", {"tmb": {"min": 10}})]))
+    case = make_case(biomarkers={"tmb_mut_per_mb": tmb})
+    assert outcomes(case, rules) == {"P-1": outcome}
+    assert [d.outcome for d in publishable_decisions(case, rules, NOW)] == [
+        o for o in [outcome] if o is not Outcome.INELIGIBLE
+    ]

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from eligibility.domain.criteria import Program
+from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import (
     CompiledRules,
     compile_rules,
@@ -33,6 +34,7 @@ from eligibility.domain.evaluate import (
     evaluate_candidates,
     publishable_decisions,
 )
+from eligibility.domain.facts import case_fact
 from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.store import load_rules
 from eligibility.synthetic import synthetic_cases, synthetic_programs
@@ -238,5 +240,36 @@ def test_a_program_too_large_to_gate_is_always_evaluated_and_still_decided_right
         assert rules.gates.always == frozenset({"WIDE-HLA"})
         tally = compare(rules, [*cases_for(3)[:50], *example_cases()])
         assert tally.problems == []
+    finally:
+        rules.engine.close()
+
+
+def test_a_case_too_large_for_the_gate_fact_is_still_decided_as_in_full() -> None:
+    """The gate fact adds probes to the case; durable-rules reads about 250 properties per
+    fact (error 302). A case that fits on its own but not with the probes must pass every
+    gate it cannot be evaluated by, and be decided exactly as in full evaluation."""
+    rules = load_rules(RULES_DIR, bundled_oncotree())
+    try:
+        for genes in range(150, 300, 5):
+            case = Case.model_validate(
+                {
+                    "case_id": "case-large-panel",
+                    "age": {"years": 40},
+                    "diagnosis": {"oncotree_code": "LMS"},
+                    "biomarkers": {
+                        "comprehensive_genomic_profiling": True,
+                        "germline_genes_tested": [f"GENE{n}" for n in range(genes)],
+                    },
+                }
+            )
+            fact = rules.gates.fact(case_fact(case, rules.oncotree))
+            gated = rules.engine.fired_or_refused(rules.gates.rulesets, fact)
+            if any(isinstance(fired, EngineError) for fired in gated.values()):
+                break
+        else:
+            pytest.fail("no panel size made the gate refuse its fact")
+        full = [d for d in evaluate(case, rules, NOW) if d.outcome is not Outcome.INELIGIBLE]
+        assert full, "the case should still be evaluated in full and match something"
+        assert publishable_decisions(case, rules, NOW) == full
     finally:
         rules.engine.close()

@@ -15,9 +15,10 @@ Three durable-rules quirks are handled here, once:
 
 from __future__ import annotations
 
-import contextlib
+import decimal
 import itertools
 import json
+import math
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -36,10 +37,12 @@ _NOTHING_MATCHED = 1
 MAX_RULES_PER_RULESET = 96
 """durable-rules refuses rulesets of ~128+ rules (error 107), fails asserts from ~150
 (error 303), and has crashed the process with large rulesets; refuse well before that."""
-MAX_OPERATORS_PER_CONDITION = 14
-"""`$and` / `$or` nodes one rule's condition may have. durable-rules keeps two entries per
-node in a sequence of at most 31 per rule (MAX_SEQUENCE_EXPRESSIONS) and refuses more with
-error 113; the marker guard takes one node."""
+_MAX_OPERATORS_PER_RULE = 15
+"""`$and` / `$or` nodes per rule: durable-rules keeps two entries per node in a sequence of
+at most 31 per rule (MAX_SEQUENCE_EXPRESSIONS) and refuses more with error 113."""
+MAX_OPERATORS_PER_CONDITION = _MAX_OPERATORS_PER_RULE - 1
+"""What a condition may have whatever its shape: the marker guard may take one more node
+(none when the condition is itself an `$and`, which the guard joins)."""
 _MARKER = {"$rarematch_fact": 1}
 _SENTINEL = "$asserted"
 
@@ -57,7 +60,7 @@ class RuleEngine:
         self._lock = threading.Lock()
         try:
             for name, rules in rulesets.items():
-                self._handles[name] = _engine.create_ruleset(name, json.dumps(_as_durable(rules)))
+                self._handles[name] = _engine.create_ruleset(name, _json(_as_durable(rules)))
         except _engine.error as error:
             self.close()
             raise EngineError(f"durable-rules refused ruleset '{name}': {error}") from error
@@ -68,20 +71,43 @@ class RuleEngine:
 
     def fired_in(self, rulesets: Iterable[str], fact: dict[str, Any]) -> dict[str, list[str]]:
         """`fired` for several rulesets, with the fact serialised once."""
+        fired: dict[str, list[str]] = {}
+        for name, result in self.fired_or_refused(rulesets, fact).items():
+            if isinstance(result, EngineError):
+                raise result
+            fired[name] = result
+        return fired
+
+    def fired_or_refused(
+        self, rulesets: Iterable[str], fact: dict[str, Any]
+    ) -> dict[str, list[str] | EngineError]:
+        """`fired_in`, but a ruleset that cannot evaluate the fact gives its error, and the
+        others are still evaluated."""
         with self._lock:
             session = str(next(self._sessions))
-            payload = json.dumps({**fact, **_MARKER, "sid": session, "id": "fact"})
-            return {name: self._fire(name, payload, session) for name in rulesets}
+            payload = _json({**fact, **_MARKER, "sid": session, "id": "fact"})
+            results: dict[str, list[str] | EngineError] = {}
+            for name in rulesets:
+                try:
+                    results[name] = self._fire(name, payload, session)
+                except EngineError as error:
+                    results[name] = error
+            return results
 
     def _fire(self, ruleset: str, payload: str, session: str) -> list[str]:
         handle = self._handles[ruleset]
+        evaluated = False
         try:
             fired = _drain_actions(handle, _engine.assert_fact(handle, payload))
+            evaluated = True
         except _engine.error as error:
-            with contextlib.suppress(_engine.error):  # may be gone: keep the first error
-                _engine.delete_state(handle, session)
             raise EngineError(f"durable-rules failed on '{ruleset}': {error}") from error
-        _engine.delete_state(handle, session)
+        finally:  # every session is deleted: a ruleset holds at most 1,024
+            try:
+                _engine.delete_state(handle, session)
+            except _engine.error:
+                if evaluated:  # else the session may not exist: keep the first error
+                    raise
         if not fired.pop(_SENTINEL, False):
             raise EngineError(f"durable-rules did not evaluate the fact on '{ruleset}'")
         return list(fired)
@@ -116,18 +142,42 @@ def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
     unsafe = [name for name in rules if not _SAFE_NAME.match(name)]
     if unsafe:
         raise EngineError(f"rule names must be plain identifiers: {unsafe}")
-    for name, condition in rules.items():
-        if (count := operator_count(condition)) > MAX_OPERATORS_PER_CONDITION:
-            raise EngineError(
-                f"rule {name} nests {count} all/any/not-of-several compositions and ranges; "
-                f"the engine takes at most {MAX_OPERATORS_PER_CONDITION} per criterion: "
-                "split the criterion into several"
-            )
     guarded = {name: all_of(_MARKER, condition) for name, condition in rules.items()}
+    for name, condition in guarded.items():
+        if operator_count(condition) > _MAX_OPERATORS_PER_RULE:
+            raise EngineError(
+                f"rule {name} nests too many all/any/not-of-several compositions and ranges "
+                f"({operator_count(rules[name])}; the engine takes {MAX_OPERATORS_PER_CONDITION} "
+                "for certain, sometimes one more): split the criterion into several"
+            )
     return {
         name: {"all": [{"m": condition}]}
         for name, condition in {**guarded, _SENTINEL: _MARKER}.items()
     }
+
+
+_EXPONENT = re.compile(r"\d[eE][-+]?\d")
+
+
+def _json(value: dict[str, Any]) -> str:
+    """JSON that durable-rules can read: it refuses numbers in exponent notation (1e-05,
+    1e+16; error 204), which `json.dumps` writes for very small and very large floats."""
+    text = json.dumps(value)
+    if _EXPONENT.search(text) is None:  # the usual case; a match may also be inside a string
+        return text
+    return _positional_json(value)
+
+
+def _positional_json(value: Any) -> str:
+    if isinstance(value, dict):
+        items = (f"{json.dumps(key)}:{_positional_json(item)}" for key, item in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_positional_json(item) for item in value) + "]"
+    if isinstance(value, float) and math.isfinite(value):
+        digits = format(decimal.Decimal(repr(value)), "f")
+        return digits if "." in digits else digits + ".0"  # read as a double, not an integer
+    return json.dumps(value)
 
 
 def _drain_actions(handle: int, asserted: tuple[int, int]) -> dict[str, bool]:

@@ -16,7 +16,7 @@ from typing import Literal
 
 from eligibility.domain.checks import Observer, compile_check
 from eligibility.domain.criteria import Program
-from eligibility.domain.engine import RuleEngine, RulesetDefinition
+from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
 from eligibility.domain.facts import case_fact
 from eligibility.domain.gate import Gates, build_gates
 from eligibility.domain.oncotree import OncoTree
@@ -117,9 +117,16 @@ def decide_program(
 
 
 def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[CompiledProgram]:
-    """Open programs whose gate fired (or that have none), in catalogue order."""
-    fired = rules.engine.fired_in(rules.gates.rulesets, rules.gates.fact(fact))
-    passed = rules.gates.always.union(*fired.values())
+    """Open programs whose gate fired (or that have none), in catalogue order.
+
+    A gate ruleset that cannot evaluate the fact lets all its programs through: the gate fact
+    carries probes besides the case, and can exceed what the engine reads (error 302, too
+    many properties) for a case it still evaluates in full.
+    """
+    passed = set(rules.gates.always)
+    gates = rules.gates.rulesets
+    for name, fired in rules.engine.fired_or_refused(gates, rules.gates.fact(fact)).items():
+        passed.update(gates[name] if isinstance(fired, EngineError) else fired)
     ordered = sorted(passed, key=rules.position.__getitem__)
     return [rules.compiled[program_id] for program_id in ordered]
 
