@@ -147,7 +147,7 @@ def test_a_fact_the_engine_cannot_read_is_an_engine_error_naming_the_ruleset() -
     """durable-rules reads at most about 250 properties per fact (error 302); the session it
     leaves behind must not hide that error behind one about deleting it."""
     many = {f"p{n}": n for n in range(300)}
-    with RuleEngine({"r": {"big": gt("x", 1)}}) as engine:
+    with RuleEngine({"r": {"big": gt("x", 1), "many": has("many")}}) as engine:
         for _ in range(1100):  # and no session is left behind
             with pytest.raises(EngineError, match=r"failed on 'r'.*302"):
                 engine.fired("r", {"x": 2, "many": many})
@@ -163,16 +163,25 @@ def test_numbers_json_writes_with_an_exponent_are_still_read(value: float) -> No
         assert engine.fired("r", {"x": value, "name": "p.1e5"}) == ["above"]
 
 
-def test_one_ruleset_refusing_a_fact_does_not_stop_the_others() -> None:
+def test_a_refused_fact_is_reported_per_ruleset_by_fired_or_refused() -> None:
     many = {f"p{n}": n for n in range(300)}  # more properties than durable-rules reads
-    rulesets = {"small": {"yes": has("a")}, "other": {"yes": has("a")}}
+    rulesets = {"one": {"yes": has("a")}, "two": {"many": has("many")}}
     with RuleEngine(rulesets) as engine:
-        results = engine.fired_or_refused(["small", "other"], {"a": 1})
-        assert results == {"small": ["yes"], "other": ["yes"]}
-        refused = engine.fired_or_refused(["small"], {"a": 1, "many": many})
-        assert isinstance(refused["small"], EngineError)
+        assert engine.fired_or_refused(["one", "two"], {"a": 1}) == {"one": ["yes"], "two": []}
+        refused = engine.fired_or_refused(["one", "two"], {"a": 1, "many": many})
+        assert all(isinstance(result, EngineError) for result in refused.values())
         with pytest.raises(EngineError, match="302"):
-            engine.fired_in(["small", "other"], {"a": 1, "many": many})
+            engine.fired_in(["one", "two"], {"a": 1, "many": many})
+
+
+def test_properties_no_rule_reads_are_left_out_of_the_fact() -> None:
+    """So they neither count towards the engine's limit nor change a verdict."""
+    unread = {f"p{n}": n for n in range(300)}
+    rules = {"typed": has("germline_tested.BRCA1"), "untyped": lacks("germline_tested.TP53")}
+    with RuleEngine({"r": rules}) as engine:
+        fact = {"germline_tested": {"BRCA1": True, **unread}, **unread}
+        assert sorted(engine.fired("r", fact)) == ["typed", "untyped"]
+        assert engine.fired("r", {"germline_tested": unread}) == ["untyped"]
 
 
 def test_an_interrupted_evaluation_still_deletes_its_session(

@@ -456,3 +456,15 @@ def test_values_json_would_write_in_exponent_form_are_decided(
     assert [d.outcome for d in publishable_decisions(case, rules, NOW)] == [
         o for o in [outcome] if o is not Outcome.INELIGIBLE
     ]
+
+
+def test_a_large_germline_panel_is_decided(real_rules: CompiledRules) -> None:
+    """Regression: 400 tested genes made the fact too large for the engine (error 302)."""
+    panel = ["BRCA1", "BRCA2", "TP53", "MLH1", *(f"GENE{n}" for n in range(400))]
+    case = variant_of(
+        "hereditary-lynch-endometrial",
+        biomarkers={"germline_findings": [{"gene": "MLH1"}], "germline_genes_tested": panel},
+    )
+    full = [d for d in evaluate(case, real_rules, NOW) if d.outcome is not Outcome.INELIGIBLE]
+    assert ("NCT05078866", Outcome.ELIGIBLE) in [(d.program_id, d.outcome) for d in full]
+    assert publishable_decisions(case, real_rules, NOW) == full

@@ -5,12 +5,17 @@ rules that fired are the engine's verdict. Actions run synchronously in this thr
 the C engine's action loop ourselves instead of `durable.engine.Host`, whose background
 dispatcher threads and state updates would re-match rules against session state.
 
-Three durable-rules quirks are handled here, once:
+durable-rules quirks are handled here, once:
 - rules also match the session's own state object, so every condition is guarded by a marker
   field that only our facts carry;
 - a session is created even when no rule matches, and `delete_state` on such a session frees
   uninitialised memory; a sentinel rule that always fires keeps every session well-formed;
-- a ruleset holds at most 1,024 live sessions, so each one is deleted after its evaluation.
+- a ruleset holds at most 1,024 live sessions, so each one is deleted after its evaluation,
+  whatever interrupts it;
+- a fact of more than about 250 properties is refused (error 302), so a fact is cut down to
+  the properties some rule reads;
+- numbers in exponent notation are refused (error 204), so they are written out;
+- a rule holds at most 15 `$and` / `$or` nodes (error 113), checked with a clear message.
 """
 
 from __future__ import annotations
@@ -58,9 +63,13 @@ class RuleEngine:
         self._handles: dict[str, int] = {}
         self._sessions = itertools.count()
         self._lock = threading.Lock()
+        self._read: _PathTree = {}
+        """Every property path some rule reads: the rest of a fact is left out."""
         try:
             for name, rules in rulesets.items():
                 self._handles[name] = _engine.create_ruleset(name, _json(_as_durable(rules)))
+                for condition in rules.values():
+                    _add_paths(self._read, condition)
         except _engine.error as error:
             self.close()
             raise EngineError(f"durable-rules refused ruleset '{name}': {error}") from error
@@ -85,7 +94,8 @@ class RuleEngine:
         others are still evaluated."""
         with self._lock:
             session = str(next(self._sessions))
-            payload = _json({**fact, **_MARKER, "sid": session, "id": "fact"})
+            read = _prune(fact, self._read)
+            payload = _json({**read, **_MARKER, "sid": session, "id": "fact"})
             results: dict[str, list[str] | EngineError] = {}
             for name in rulesets:
                 try:
@@ -154,6 +164,49 @@ def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
         name: {"all": [{"m": condition}]}
         for name, condition in {**guarded, _SENTINEL: _MARKER}.items()
     }
+
+
+_PathTree = dict[str, "_PathTree | None"]
+"""Property paths as a tree of their dotted parts; None marks a path read as a whole."""
+
+
+def _add_paths(tree: _PathTree, condition: Condition) -> None:
+    for key, operand in condition.items():
+        if key in ("$and", "$or"):
+            for part in operand:
+                _add_paths(tree, part)
+        elif key.startswith("$"):
+            for path in operand:
+                _add_path(tree, path)
+        else:
+            _add_path(tree, key)
+
+
+def _add_path(tree: _PathTree, path: str) -> None:
+    *parents, last = path.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if child is None:  # already read as a whole
+            return
+        node = child
+    node[last] = None
+
+
+def _prune(fact: dict[str, Any], tree: _PathTree) -> dict[str, Any]:
+    """`fact` without the properties no rule reads. durable-rules parses every property of a
+    fact and refuses facts of more than about 250 (error 302); a test on a path can only see
+    that path, so what no rule names cannot change a verdict."""
+    kept: dict[str, Any] = {}
+    for key, value in fact.items():
+        if key not in tree:
+            continue
+        below = tree[key]
+        if below is None:
+            kept[key] = value
+        elif isinstance(value, dict) and (inner := _prune(value, below)):
+            kept[key] = inner
+    return kept
 
 
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
