@@ -68,6 +68,7 @@ __all__ = [
     "leaf_paths",
     "observation_key",
     "observe",
+    "opposite",
     "what_to_collect",
 ]
 
@@ -90,6 +91,13 @@ class Conditions:
         if status is CriterionStatus.UNKNOWN:
             raise ValueError("unknown has no rule of its own: it is neither met nor not met")
         return self.met if status is CriterionStatus.MET else self.not_met
+
+
+def opposite(status: CriterionStatus) -> CriterionStatus:
+    """Met for not met and the other way round (unknown has no opposite)."""
+    if status is CriterionStatus.UNKNOWN:
+        raise ValueError("unknown has no opposite")
+    return CriterionStatus.NOT_MET if status is CriterionStatus.MET else CriterionStatus.MET
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eligibility.domain.checks import compile_check
+from eligibility.domain.checks import compile_check, opposite
 from eligibility.domain.conditions import Condition, all_of, any_of, operator_count
 from eligibility.domain.criteria import (
     AgeCheck,
@@ -44,6 +44,7 @@ from eligibility.domain.criteria import (
 )
 from eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
 from eligibility.domain.probes import Probes, negate
+from rarematch_common.contracts import CriterionStatus
 
 __all__ = [
     "GATED_CHECKS",
@@ -161,27 +162,28 @@ def gate_condition(program: Program, probes: Probes) -> Condition | None:
 
 
 def could_be_met(node: CheckNode, probes: Probes) -> Condition:
-    """Not "not met": met or unknown, through all / any / not (three-valued logic)."""
-    inner = node.node
-    if not isinstance(inner, Composite):
-        conditions = compile_check(node)
-        return _smaller(conditions.met, conditions.unknown, conditions.not_met, probes)
-    if inner.operator == "not":
-        return could_fail(inner.children[0], probes)
-    combine = all_of if inner.operator == "all" else any_of
-    return combine(*(could_be_met(child, probes) for child in inner.children))
+    """Not "not met": met or unknown."""
+    return _could_be(CriterionStatus.MET, node, probes)
 
 
 def could_fail(node: CheckNode, probes: Probes) -> Condition:
     """Not "met": not met or unknown."""
+    return _could_be(CriterionStatus.NOT_MET, node, probes)
+
+
+def _could_be(status: CriterionStatus, node: CheckNode, probes: Probes) -> Condition:
+    """`status` or unknown, through all / any / not (three-valued logic)."""
     inner = node.node
     if not isinstance(inner, Composite):
         conditions = compile_check(node)
-        return _smaller(conditions.not_met, conditions.unknown, conditions.met, probes)
+        holds, fails = conditions.of(status), conditions.of(opposite(status))
+        return _smaller(holds, conditions.unknown, fails, probes)
     if inner.operator == "not":
-        return could_be_met(inner.children[0], probes)
-    combine = any_of if inner.operator == "all" else all_of
-    return combine(*(could_fail(child, probes) for child in inner.children))
+        return _could_be(opposite(status), inner.children[0], probes)
+    # `all` is met only if every part could be, and fails if any part could (`any`: dually)
+    every_part = (inner.operator == "all") == (status is CriterionStatus.MET)
+    combine = all_of if every_part else any_of
+    return combine(*(_could_be(status, child, probes) for child in inner.children))
 
 
 def _smaller(

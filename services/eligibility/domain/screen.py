@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from eligibility.domain.checks import compile_check, leaf_paths
+from eligibility.domain.checks import compile_check, leaf_paths, opposite
 from eligibility.domain.conditions import Condition, any_of, operator_count
 from eligibility.domain.criteria import Composite, Criterion, Program
 from eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
@@ -47,7 +47,7 @@ def screen_ruleset(program: Program) -> RulesetDefinition:
         conditions = compile_check(criterion)
         passing = _PASSING[section]
         rules[verdict_rule_name(section, criterion.id, passing)] = conditions.of(passing)
-        failing.append(conditions.of(_opposite(passing)))
+        failing.append(conditions.of(opposite(passing)))
         rules |= leaf_rules(section, criterion)
     for index, chunk in enumerate(_chunks(failing)):
         rules[f"{FAIL_PREFIX}{index}/any"] = any_of(*chunk)
@@ -66,10 +66,6 @@ def leaf_rules(section: str, criterion: Criterion) -> RulesetDefinition:
                 status
             )
     return rules
-
-
-def _opposite(status: CriterionStatus) -> CriterionStatus:
-    return CriterionStatus.NOT_MET if status is CriterionStatus.MET else CriterionStatus.MET
 
 
 def _chunks(conditions: list[Condition]) -> Iterator[list[Condition]]:
