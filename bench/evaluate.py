@@ -33,6 +33,8 @@ from eligibility.domain.engine import EngineError
 from eligibility.domain.evaluate import (
     CompiledRules,
     _decision,
+    _gated,
+    _passed,
     compile_rules,
     evaluate,
     evaluate_candidates,
@@ -311,12 +313,9 @@ def _staged(
     t = time.perf_counter()
     fact = case_fact(case, rules.oncotree)
     t = add("case_fact", t)
-    gates = rules.engine.fired_or_refused(rules.gates.rulesets, rules.gates.fact(fact))
+    gated = _gated(fact, rules)
     t = add("engine: gate rulesets", t)
-    passed = set(rules.gates.always)
-    for name, fired in gates.items():
-        passed.update(rules.gates.rulesets[name] if isinstance(fired, EngineError) else fired)
-    candidates = [rules.compiled[p.id] for p in rules.programs if p.id in passed]
+    candidates = _passed(gated, rules)
     t = add("select candidates", t)
     fired = rules.engine.fired_in([c.screen for c in candidates], fact)
     t = add("engine: screen rulesets", t)

@@ -117,16 +117,23 @@ def decide_program(
 
 
 def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[CompiledProgram]:
-    """Open programs whose gate fired (or that have none), in catalogue order.
+    """Open programs whose gate fired (or that have none), in catalogue order."""
+    return _passed(_gated(fact, rules), rules)
 
-    A gate ruleset that cannot evaluate the fact lets all its programs through: the gate fact
-    carries probes besides the case, and can exceed what the engine reads (error 302, too
-    many properties) for a case it still evaluates in full.
-    """
+
+def _gated(fact: dict[str, object], rules: CompiledRules) -> dict[str, list[str] | EngineError]:
+    return rules.engine.fired_or_refused(rules.gates.rulesets, rules.gates.fact(fact))
+
+
+def _passed(
+    gated: dict[str, list[str] | EngineError], rules: CompiledRules
+) -> list[CompiledProgram]:
+    """A gate ruleset that cannot evaluate the fact lets all its programs through: the gate
+    fact carries probes besides the case, and can exceed what the engine reads (error 302,
+    too many properties) for a case it still evaluates in full."""
     passed = set(rules.gates.always)
-    gates = rules.gates.rulesets
-    for name, fired in rules.engine.fired_or_refused(gates, rules.gates.fact(fact)).items():
-        passed.update(gates[name] if isinstance(fired, EngineError) else fired)
+    for name, fired in gated.items():
+        passed.update(rules.gates.rulesets[name] if isinstance(fired, EngineError) else fired)
     ordered = sorted(passed, key=rules.position.__getitem__)
     return [rules.compiled[program_id] for program_id in ordered]
 
