@@ -6,8 +6,12 @@ conditions go in exactly as `evaluate._ruleset` passes them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from eligibility.domain.checks import Conditions, compile_check
@@ -16,6 +20,20 @@ from eligibility.domain.engine import RuleEngine, RulesetDefinition
 from eligibility.domain.facts import case_fact
 from eligibility.domain.oncotree import bundled_oncotree
 from rarematch_common.contracts import Case
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_isolated(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter, so an engine crash fails one test, not the run."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
+    )
 
 
 def node(data: Mapping[str, Any]) -> CheckNode:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
 
 from eligibility.domain.conditions import all_of, any_of, gt, has, lacks, lte, operator_count
@@ -16,8 +11,7 @@ from eligibility.domain.engine import (
     EngineError,
     RuleEngine,
 )
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.unit.engine_harness import run_isolated
 
 
 def test_fired_names_the_rules_whose_condition_holds() -> None:
@@ -83,18 +77,6 @@ def test_a_rule_of_only_not_exists_fires_only_when_the_field_is_absent() -> None
 def test_the_sentinel_rule_name_is_reserved() -> None:
     with pytest.raises(EngineError, match="reserved"):
         RuleEngine({"r": {"$asserted": has("a")}})
-
-
-def run_isolated(code: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter, so an engine crash fails one test, not the run."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
 
 
 def test_a_fact_that_fires_nothing_returns_an_empty_list() -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +25,7 @@ from eligibility.domain.oncotree import bundled_oncotree
 from eligibility.rulebook.store import load_rules
 from rarematch_common.contracts import Case, CriterionResult, CriterionStatus, Outcome
 from rarematch_common.testing import make_case
+from tests.unit.engine_harness import run_isolated
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "rules"
@@ -424,14 +422,7 @@ def test_a_case_reporting_nothing_needs_info_everywhere() -> None:
         for d in evaluate(Case(case_id="bare"), rules, datetime.now(UTC)):
             print(d.program_id, d.outcome.value)
     """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
+    result = run_isolated(code)
     assert result.returncode == 0, result.stderr[-400:]
     lines = result.stdout.split("\n")[:-1]
     rules = load_rules(RULES_DIR, bundled_oncotree())
