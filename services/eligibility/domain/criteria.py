@@ -436,11 +436,6 @@ class Program(_Model):
     tests: list[ProgramTest] = Field(default_factory=list)
 
     @cached_property
-    def criterion_keys(self) -> tuple[tuple[str, str], ...]:
-        """(section, criterion id) of every criterion, in order."""
-        return tuple((section, c.id) for section, c in self.sections)
-
-    @cached_property
     def site_countries(self) -> list[str]:
         return sorted({site.country for site in self.sites})
 

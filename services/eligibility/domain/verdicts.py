@@ -61,16 +61,18 @@ class CompiledProgram:
         """The service's ruleset for gate candidates (eligibility.domain.screen)."""
         self.observation_keys = tuple(observation_key(c) for _, c in program.sections)
         """Per criterion, for `Observer`: computed once, not per decision."""
-        self.sections = tuple(section for section, _ in program.sections)
+        self.section_names = tuple(section for section, _ in program.sections)
         nodes = [(section, criterion.id) for section, criterion in program.sections]
-        self.leaf_span: list[tuple[int, int] | None] = []
-        """Per criterion, where its leaves' verdicts sit in the vector (None: a plain check)."""
+        leaf_spans: list[tuple[int, int] | None] = []
         for section, criterion in program.sections:
             paths = _leaf_paths(criterion)
-            self.leaf_span.append((len(nodes), len(nodes) + len(paths)) if paths else None)
+            leaf_spans.append((len(nodes), len(nodes) + len(paths)) if paths else None)
             nodes += [(section, f"{criterion.id}@{path}") for path in paths]
-        self.leaf_facts = tuple(tuple(facts_to_collect(c)) for _, c in program.sections)
-        """Per criterion, everything it could need (for a plain check, what to collect)."""
+        self.leaf_spans = tuple(leaf_spans)
+        """Per criterion, where its leaves' verdicts sit in the vector (None: a plain check)."""
+        self.facts_if_unknown = tuple(tuple(facts_to_collect(c)) for _, c in program.sections)
+        """Per criterion, what to collect when it is unknown (for a composition, everything it
+        could need: `_composite_to_collect` narrows that down by its leaves)."""
         self.width = len(nodes)
         """Length of the verdict vector: one status per criterion, then per leaf."""
         self._slots = {
@@ -101,8 +103,8 @@ def _plan(compiled: CompiledProgram, verdicts: tuple[CriterionStatus, ...]) -> P
     """The same verdicts recur across cases, and facts to collect for a composition take a
     walk of its tree: each program's distinct verdict vectors are planned once. Bounded: at
     most 65,536 plans, about 40 MB; after a reload, plans of old programs age out."""
-    statuses = verdicts[: len(compiled.sections)]
-    outcome = _outcome(zip(compiled.sections, statuses, strict=True))
+    statuses = verdicts[: len(compiled.section_names)]
+    outcome = _outcome(zip(compiled.section_names, statuses, strict=True))
     to_collect: list[str] = []
     if outcome is Outcome.NEEDS_INFO:
         for index, status in enumerate(statuses):
@@ -114,9 +116,9 @@ def _plan(compiled: CompiledProgram, verdicts: tuple[CriterionStatus, ...]) -> P
 def _to_collect(
     compiled: CompiledProgram, index: int, verdicts: tuple[CriterionStatus, ...]
 ) -> tuple[str, ...]:
-    leaves = compiled.leaf_span[index]
+    leaves = compiled.leaf_spans[index]
     if leaves is None:
-        return compiled.leaf_facts[index]
+        return compiled.facts_if_unknown[index]
     return _composite_to_collect(compiled, index, verdicts[leaves[0] : leaves[1]])
 
 
