@@ -1,25 +1,37 @@
-# The README's two commands: `make demo` and `make test`. Both create .venv on first use.
+# The README's two commands: `make demo` and `make test`. Both create .venv on first use,
+# installing exactly what uv.lock pins (`make lock` refreshes it after editing pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: demo test lint typecheck unit e2e broker-up broker-down clean
+.PHONY: demo test lint typecheck unit e2e lock lock-check broker-up broker-down clean
 
-$(INSTALLED): pyproject.toml
+$(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --locked: refuse to install when uv.lock no longer matches pyproject.toml.
+$(INSTALLED): pyproject.toml uv.lock | $(BIN)/uv
+	$(UV) sync --locked --all-extras --python $(BIN)/python
 	touch $@
 
 demo: $(INSTALLED)
 	$(BIN)/rarematch demo
 
-test: lint typecheck
+test: lock-check lint typecheck
 	$(BIN)/rarematch rules lint rules
 	$(BIN)/rarematch rules test rules
 	$(BIN)/rarematch schemas export --check
 	$(BIN)/pytest
+
+lock: | $(BIN)/uv
+	$(UV) lock
+
+lock-check: $(INSTALLED)
+	$(UV) lock --check
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -41,4 +53,4 @@ broker-down: $(INSTALLED)
 	$(BIN)/rarematch kafka down
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis/tmp

@@ -1,12 +1,12 @@
 """Cases per second for evaluation alone (no Kafka, one process), with and without the gate.
 
-    .venv/bin/python bench/evaluate.py                 # the table, ~1 minute
-    .venv/bin/python bench/evaluate.py --seconds 10    # longer measurement per path
-    .venv/bin/python bench/evaluate.py --breakdown     # where the gated path's time goes
-    .venv/bin/python bench/evaluate.py --profile synthetic-1000   # cProfile of the gated path
+    .venv/bin/python -m bench.evaluate                 # the table, ~1 minute
+    .venv/bin/python -m bench.evaluate --seconds 10    # longer measurement per path
+    .venv/bin/python -m bench.evaluate --breakdown     # where the gated path's time goes
+    .venv/bin/python -m bench.evaluate --profile synthetic-1000   # cProfile of the gated path
 
 Scenarios: the shipped catalogue in rules/, 100 and 1,000 synthetic programs
-(`eligibility.synthetic`). For each, `publishable_decisions` (gate, then screen) and
+(`tests.synthetic`). For each, `publishable_decisions` (gate, then screen) and
 `evaluate` (every case posted to every open program's full ruleset) run on the same stream of
 synthetic cases (cycled), alternating in rounds so drift affects both alike. Not part of the
 test suite.
@@ -28,9 +28,12 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from eligibility.domain.checks import Observer
-from eligibility.domain.engine import EngineError
-from eligibility.domain.evaluate import (
+from tests.synthetic import synthetic_cases, synthetic_programs
+
+from rarematch.common.contracts import Case, MatchDecided, Outcome
+from rarematch.eligibility.domain.checks import Observer
+from rarematch.eligibility.domain.engine import EngineError
+from rarematch.eligibility.domain.evaluate import (
     CompiledRules,
     _decision,
     _gated,
@@ -40,12 +43,10 @@ from eligibility.domain.evaluate import (
     evaluate_candidates,
     publishable_decisions,
 )
-from eligibility.domain.facts import case_fact
-from eligibility.domain.oncotree import OncoTree, bundled_oncotree
-from eligibility.rulebook.files import read_program_files
-from eligibility.rulebook.parse import parse_rule_files
-from eligibility.synthetic import synthetic_cases, synthetic_programs
-from rarematch_common.contracts import Case, MatchDecided, Outcome
+from rarematch.eligibility.domain.facts import case_fact
+from rarematch.eligibility.domain.oncotree import OncoTree, bundled_oncotree
+from rarematch.eligibility.rulebook.files import read_program_files
+from rarematch.eligibility.rulebook.parse import parse_rule_files
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)

@@ -1,15 +1,15 @@
-"""`python -m eligibility`: run the eligibility service with settings from the environment."""
+"""`python -m rarematch.eligibility`: run the eligibility service, settings from the environment."""
 
 from __future__ import annotations
 
 import threading
 
-from eligibility.adapters.rules_watcher import watch_rules
-from eligibility.bootstrap import SERVICE, bootstrap
-from eligibility.domain.oncotree import bundled_oncotree
-from rarematch_common.logging import get_logger
-from rarematch_common.service import run_service
-from rarematch_common.settings import EligibilitySettings
+from rarematch.common.logging import get_logger
+from rarematch.common.service import run_service
+from rarematch.common.settings import EligibilitySettings
+from rarematch.eligibility.adapters.rules_watcher import watch_rules
+from rarematch.eligibility.bootstrap import SERVICE, bootstrap
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
 
 __all__ = ["main"]
 

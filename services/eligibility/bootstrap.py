@@ -6,14 +6,14 @@ import functools
 import socket
 from datetime import UTC, datetime
 
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.handlers import handle_case_event
-from eligibility.rulebook.store import RuleStore, load_rules
-from rarematch_common import metrics
-from rarematch_common.kafka.admin import ensure_topics
-from rarematch_common.kafka.runner import Consumer, KafkaLoop, Producer, connect
-from rarematch_common.kafka.topics import Topics
-from rarematch_common.settings import EligibilitySettings
+from rarematch.common import metrics
+from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
+from rarematch.common.kafka.topics import Topics
+from rarematch.common.settings import EligibilitySettings
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.handlers import handle_case_event
+from rarematch.eligibility.rulebook.store import RuleStore, load_rules
 
 __all__ = ["SERVICE", "bootstrap"]
 

@@ -6,19 +6,19 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from eligibility.domain.engine import EngineError
-from eligibility.domain.evaluate import CompiledRules, publishable_decisions
-from rarematch_common import metrics
-from rarematch_common.contracts import (
+from rarematch.common import metrics
+from rarematch.common.contracts import (
     CASE_WITHDRAWN,
     MATCH_DECIDED,
     Case,
     MatchDecided,
     Outcome,
 )
-from rarematch_common.contracts.cloudevents import Envelope, encode
-from rarematch_common.kafka.records import Inbound, Outbound, RecordRejected
-from rarematch_common.logging import get_logger
+from rarematch.common.contracts.cloudevents import Envelope, encode
+from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
+from rarematch.common.logging import get_logger
+from rarematch.eligibility.domain.engine import EngineError
+from rarematch.eligibility.domain.evaluate import CompiledRules, publishable_decisions
 
 __all__ = ["EVENT_SOURCE", "handle_case_event", "match_records", "on_case", "reject_unknown_codes"]
 

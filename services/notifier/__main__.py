@@ -1,4 +1,4 @@
-"""`python -m notifier [--dry-run]`: run the notifier with settings from the environment."""
+"""`python -m rarematch.notifier [--dry-run]`: run the notifier, settings from the environment."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import sys
 import threading
 import uuid
 
-from notifier.adapters.memory_store import MemoryStore
-from notifier.adapters.print_channel import PrintChannel
-from notifier.adapters.routing_file import load_routing
-from notifier.bootstrap import SERVICE, bootstrap
-from notifier.ports import Channel
-from rarematch_common.service import run_service
-from rarematch_common.settings import NotifierSettings
+from rarematch.common.service import run_service
+from rarematch.common.settings import NotifierSettings
+from rarematch.notifier.adapters.memory_store import MemoryStore
+from rarematch.notifier.adapters.print_channel import PrintChannel
+from rarematch.notifier.adapters.routing_file import load_routing
+from rarematch.notifier.bootstrap import SERVICE, bootstrap
+from rarematch.notifier.ports import Channel
 
 __all__ = ["main"]
 

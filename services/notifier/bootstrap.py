@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from notifier.adapters.apprise_channel import AppriseChannel
-from notifier.adapters.routing_file import load_routing
-from notifier.adapters.smtp_channel import SmtpChannel
-from notifier.adapters.store import open_store
-from notifier.adapters.webhook_channel import WebhookChannel
-from notifier.dispatch import Dispatcher, RetryPolicy
-from notifier.domain.routing import Routing
-from notifier.ports import Channel, Store
-from rarematch_common.kafka.admin import ensure_topics
-from rarematch_common.kafka.runner import Consumer, KafkaLoop, Producer, connect
-from rarematch_common.kafka.topics import Topics
-from rarematch_common.settings import NotifierSettings
+from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
+from rarematch.common.kafka.topics import Topics
+from rarematch.common.settings import NotifierSettings
+from rarematch.notifier.adapters.apprise_channel import AppriseChannel
+from rarematch.notifier.adapters.routing_file import load_routing
+from rarematch.notifier.adapters.smtp_channel import SmtpChannel
+from rarematch.notifier.adapters.store import open_store
+from rarematch.notifier.adapters.webhook_channel import WebhookChannel
+from rarematch.notifier.dispatch import Dispatcher, RetryPolicy
+from rarematch.notifier.domain.routing import Routing
+from rarematch.notifier.ports import Channel, Store
 
 __all__ = ["SERVICE", "bootstrap", "real_channels"]
 

@@ -18,17 +18,17 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from notifier.adapters.retry import deliver_with_retry
-from notifier.domain.delivery import Delivery, alert_key, deliveries_for
-from notifier.domain.render import render_decision, render_digest
-from notifier.domain.routing import Routing
-from notifier.ports import Channel, DeliveryError, DigestEntry, Notification, Store
-from rarematch_common import metrics
-from rarematch_common.contracts import MatchDecided
-from rarematch_common.contracts.cloudevents import Envelope, WireRecord
-from rarematch_common.kafka.dead_letter import dead_letter
-from rarematch_common.kafka.records import Inbound, Outbound
-from rarematch_common.logging import get_logger
+from rarematch.common import metrics
+from rarematch.common.contracts import MatchDecided
+from rarematch.common.contracts.cloudevents import Envelope, WireRecord
+from rarematch.common.kafka.dead_letter import dead_letter
+from rarematch.common.kafka.records import Inbound, Outbound
+from rarematch.common.logging import get_logger
+from rarematch.notifier.adapters.retry import deliver_with_retry
+from rarematch.notifier.domain.delivery import Delivery, alert_key, deliveries_for
+from rarematch.notifier.domain.render import render_decision, render_digest
+from rarematch.notifier.domain.routing import Routing
+from rarematch.notifier.ports import Channel, DeliveryError, DigestEntry, Notification, Store
 
 __all__ = ["Dispatcher", "RetryPolicy"]
 

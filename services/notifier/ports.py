@@ -1,7 +1,7 @@
 """The notifier's ports: where deliveries go (channels) and what it remembers (the store).
 
 Implementations are named by technology in `adapters/` (SmtpChannel, WebhookChannel,
-AppriseChannel; SqliteStore, PostgresStore); tests wire fakes from `notifier.testing`.
+AppriseChannel; SqliteStore, PostgresStore); tests wire fakes from `tests.fakes`.
 """
 
 from __future__ import annotations

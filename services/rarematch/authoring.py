@@ -16,17 +16,17 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from eligibility.domain.engine import EngineError
-from eligibility.domain.evaluate import CompiledRules, compile_rules, decide_program
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.rulebook.files import collect_program_files
-from eligibility.rulebook.parse import RuleSet, parse_rule_files
-from eligibility.rulebook.program_tests import run_program_tests
-from notifier.adapters.routing_file import ROUTING_FILE, parse_routing
-from notifier.domain.routing import Routing
-from rarematch_common.contracts import Case, CriterionStatus
-from rarematch_common.contracts.cloudevents import describe_validation_error
-from rarematch_common.rule_errors import RuleError
+from rarematch.common.contracts import Case, CriterionStatus
+from rarematch.common.contracts.cloudevents import describe_validation_error
+from rarematch.common.rule_errors import RuleError
+from rarematch.eligibility.domain.engine import EngineError
+from rarematch.eligibility.domain.evaluate import CompiledRules, compile_rules, decide_program
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.files import collect_program_files
+from rarematch.eligibility.rulebook.parse import RuleSet, parse_rule_files
+from rarematch.eligibility.rulebook.program_tests import run_program_tests
+from rarematch.notifier.adapters.routing_file import ROUTING_FILE, parse_routing
+from rarematch.notifier.domain.routing import Routing
 
 __all__ = ["explain", "rules_app"]
 

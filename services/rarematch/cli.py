@@ -31,7 +31,7 @@ app.add_typer(schemas_app, name="schemas")
 @app.command()
 def eligibility() -> None:
     """Run the eligibility service (settings from RAREMATCH_* environment variables)."""
-    from eligibility.__main__ import main
+    from rarematch.eligibility.__main__ import main
 
     main()
 
@@ -43,7 +43,7 @@ def notifier(
     ] = False,
 ) -> None:
     """Run the notifier service (settings from RAREMATCH_* environment variables)."""
-    from notifier.__main__ import main
+    from rarematch.notifier.__main__ import main
 
     main(dry_run=dry_run)
 
@@ -57,8 +57,8 @@ def publish(
     ] = None,
 ) -> None:
     """Publish case files as CloudEvents to the cases topic (a stand-in intake system)."""
+    from rarematch.common.settings import KafkaSettings
     from rarematch.publish import EVENT_TYPES, PublishError, case_files, publish_cases
-    from rarematch_common.settings import KafkaSettings
 
     if event not in EVENT_TYPES:
         _fail(f"--event must be one of {', '.join(EVENT_TYPES)}")
@@ -97,8 +97,8 @@ def schemas_export(
     check: Annotated[bool, typer.Option(help="Fail if files differ instead of writing")] = False,
 ) -> None:
     """Write the JSON Schemas of event bodies and program files (`--check`: drift, no writes)."""
-    from eligibility.domain.criteria import Program
-    from rarematch_common.contracts.schemas import EVENT_SCHEMAS, render_schema
+    from rarematch.common.contracts.schemas import EVENT_SCHEMAS, render_schema
+    from rarematch.eligibility.domain.criteria import Program
 
     schemas: dict[str, type[BaseModel]] = {**EVENT_SCHEMAS, PROGRAM_SCHEMA: Program}
     stale = []

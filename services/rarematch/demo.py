@@ -19,19 +19,19 @@ from pathlib import Path
 
 import yaml
 
-from eligibility.domain.evaluate import evaluate
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.rulebook.store import load_rules
-from notifier.adapters.routing_file import ROUTING_FILE, load_routing
-from notifier.domain.delivery import deliveries_for
 from rarematch import localkafka
+from rarematch.common.contracts import Case, Outcome
+from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.settings import KafkaSettings
+from rarematch.eligibility.domain.evaluate import evaluate
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.store import load_rules
 from rarematch.mailcatcher import catch_mail, email_text
+from rarematch.notifier.adapters.routing_file import ROUTING_FILE, load_routing
+from rarematch.notifier.domain.delivery import deliveries_for
 from rarematch.ports import free_port
 from rarematch.publish import case_files, publish_cases
 from rarematch.webhook_receiver import ReceivedWebhook, new_webhook_secret, receive_webhooks
-from rarematch_common.contracts import Case, Outcome
-from rarematch_common.kafka.admin import ensure_topics
-from rarematch_common.settings import KafkaSettings
 
 __all__ = ["run_demo"]
 
@@ -135,7 +135,10 @@ def _service(name: str, env: dict[str, str], log_file: Path) -> Iterator[None]:
     metrics_port = env[f"RAREMATCH_{name.upper()}_METRICS_PORT"]
     with log_file.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", name], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", f"rarematch.{name}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         _say(f"started {name} (pid {process.pid}, metrics http://127.0.0.1:{metrics_port}/metrics)")
         try:

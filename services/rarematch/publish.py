@@ -8,8 +8,8 @@ from pathlib import Path
 from kafka import KafkaProducer
 from pydantic import ValidationError
 
-from rarematch_common.contracts import CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN, EVENT_BODIES
-from rarematch_common.contracts.cloudevents import describe_validation_error, encode
+from rarematch.common.contracts import CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN, EVENT_BODIES
+from rarematch.common.contracts.cloudevents import describe_validation_error, encode
 
 __all__ = ["EVENT_TYPES", "PublishError", "case_files", "publish_cases"]
 

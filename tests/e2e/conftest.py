@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from eligibility.bootstrap import bootstrap as bootstrap_eligibility
-from notifier.bootstrap import bootstrap as bootstrap_notifier
+from rarematch.common.kafka.runner import KafkaLoop
+from rarematch.common.settings import EligibilitySettings, NotifierSettings
+from rarematch.eligibility.bootstrap import bootstrap as bootstrap_eligibility
 from rarematch.mailcatcher import MailCatcher, catch_mail
-from rarematch_common.kafka.runner import KafkaLoop
-from rarematch_common.settings import EligibilitySettings, NotifierSettings
+from rarematch.notifier.bootstrap import bootstrap as bootstrap_notifier
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 CASES = Path(__file__).resolve().parents[2] / "examples" / "cases"

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from eligibility.adapters.rules_watcher import watch_rules
-from eligibility.bootstrap import bootstrap
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.rulebook.store import RuleStore
+from rarematch.common.settings import EligibilitySettings
+from rarematch.eligibility.adapters.rules_watcher import watch_rules
+from rarematch.eligibility.bootstrap import bootstrap
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.store import RuleStore
 from rarematch.publish import publish_cases
-from rarematch_common.settings import EligibilitySettings
 from tests.e2e.conftest import CASES, RULES, read_topic, running
 
 pytestmark = pytest.mark.kafka

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from notifier.bootstrap import bootstrap
+from rarematch.common.contracts import MATCH_DECIDED, MatchDecided
+from rarematch.common.contracts.cloudevents import encode
+from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.settings import NotifierSettings
 from rarematch.mailcatcher import catch_mail, email_text
+from rarematch.notifier.bootstrap import bootstrap
 from rarematch.ports import free_port
 from rarematch.webhook_receiver import new_webhook_secret, receive_webhooks
-from rarematch_common.contracts import MATCH_DECIDED, MatchDecided
-from rarematch_common.contracts.cloudevents import encode
-from rarematch_common.kafka.admin import ensure_topics
-from rarematch_common.settings import NotifierSettings
 from tests.e2e.conftest import read_topic, running
 
 pytestmark = pytest.mark.kafka
@@ -217,7 +217,7 @@ def test_pending_digest_entries_survive_a_restart(kafka_bootstrap: str, tmp_path
 
 
 def _queued(settings: NotifierSettings) -> int:
-    from notifier.adapters.store import open_store
+    from rarematch.notifier.adapters.store import open_store
 
     store = open_store(None, settings.notifier_store_path)
     try:

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from notifier.adapters.apprise_channel import AppriseChannel
-from notifier.adapters.retry import deliver_with_retry
-from notifier.adapters.secrets import SecretError, read_secret, read_urls
-from notifier.adapters.smtp_channel import SmtpChannel, message_id_header
-from notifier.adapters.webhook_channel import WebhookChannel, WebhookEndpoint
-from notifier.domain.routing import AppriseTarget, WebhookTarget
-from notifier.ports import DeliveryError, Notification
 from rarematch.mailcatcher import MailCatcher, catch_mail, email_text, serve_mail
+from rarematch.notifier.adapters.apprise_channel import AppriseChannel
+from rarematch.notifier.adapters.retry import deliver_with_retry
+from rarematch.notifier.adapters.secrets import SecretError, read_secret, read_urls
+from rarematch.notifier.adapters.smtp_channel import SmtpChannel, message_id_header
+from rarematch.notifier.adapters.webhook_channel import WebhookChannel, WebhookEndpoint
+from rarematch.notifier.domain.routing import AppriseTarget, WebhookTarget
+from rarematch.notifier.ports import DeliveryError, Notification
 from rarematch.ports import free_port
 from rarematch.webhook_receiver import new_webhook_secret, receive_webhooks
 

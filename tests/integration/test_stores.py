@@ -15,10 +15,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from notifier.adapters.postgres_store import PostgresStore
-from notifier.adapters.sqlite_store import SqliteStore
-from notifier.adapters.store import open_store
-from notifier.ports import DigestEntry, Store
+from rarematch.notifier.adapters.postgres_store import PostgresStore
+from rarematch.notifier.adapters.sqlite_store import SqliteStore
+from rarematch.notifier.adapters.store import open_store
+from rarematch.notifier.ports import DigestEntry, Store
 from tests.postgres import postgres_schema
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eligibility.domain.checks import Conditions, compile_check
-from eligibility.domain.criteria import CheckNode
-from eligibility.domain.engine import RuleEngine, RulesetDefinition
-from eligibility.domain.facts import case_fact
-from eligibility.domain.oncotree import bundled_oncotree
-from rarematch_common.contracts import Case
+from rarematch.common.contracts import Case
+from rarematch.eligibility.domain.checks import Conditions, compile_check
+from rarematch.eligibility.domain.criteria import CheckNode
+from rarematch.eligibility.domain.engine import RuleEngine, RulesetDefinition
+from rarematch.eligibility.domain.facts import case_fact
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
 
 REPO = Path(__file__).resolve().parents[2]
 

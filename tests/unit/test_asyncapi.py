@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from rarematch_common import contracts
-from rarematch_common.kafka.dead_letter import DLQ_HEADERS
-from rarematch_common.settings import EligibilitySettings, NotifierSettings
+from rarematch.common import contracts
+from rarematch.common.kafka.dead_letter import DLQ_HEADERS
+from rarematch.common.settings import EligibilitySettings, NotifierSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
 SCHEMA_FILES = {

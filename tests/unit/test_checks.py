@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from eligibility.domain.checks import compile_check, facts_to_collect, observe
-from rarematch_common.contracts import Case
-from rarematch_common.testing import make_case, random_case
+from rarematch.common.contracts import Case
+from rarematch.eligibility.domain.checks import compile_check, facts_to_collect, observe
+from tests.builders import make_case, random_case
 from tests.unit.engine_harness import compiled, fact, node, status_of
 
 LEAVES: list[dict[str, Any]] = [

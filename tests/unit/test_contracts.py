@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rarematch_common.contracts import (
+from rarematch.common.contracts import (
     CASE_SUBMITTED,
     CASE_UPDATED,
     CASE_WITHDRAWN,
@@ -22,15 +22,15 @@ from rarematch_common.contracts import (
     MatchDecided,
     Outcome,
 )
-from rarematch_common.contracts.case import Age, PerformanceScore
-from rarematch_common.contracts.cloudevents import (
+from rarematch.common.contracts.case import Age, PerformanceScore
+from rarematch.common.contracts.cloudevents import (
     MAX_RECORD_BYTES,
     DecodeError,
     WireRecord,
     decode,
     encode,
 )
-from rarematch_common.testing import (
+from tests.builders import (
     DEFAULT_CASE_ID,
     TEST_SOURCE,
     header,

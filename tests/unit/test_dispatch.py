@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from notifier.adapters.memory_store import MemoryStore
-from notifier.dispatch import Dispatcher, RetryPolicy
-from notifier.domain.routing import Routing, routes_for
-from notifier.testing import FakeChannel
-from rarematch_common.contracts import MatchDecided
-from rarematch_common.contracts.cloudevents import decode, encode
-from rarematch_common.kafka.records import Inbound
+from rarematch.common.contracts import MatchDecided
+from rarematch.common.contracts.cloudevents import decode, encode
+from rarematch.common.kafka.records import Inbound
+from rarematch.notifier.adapters.memory_store import MemoryStore
+from rarematch.notifier.dispatch import Dispatcher, RetryPolicy
+from rarematch.notifier.domain.routing import Routing, routes_for
+from tests.fakes import FakeChannel
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from eligibility.domain.conditions import all_of, any_of, gt, has, lacks, lte, operator_count
-from eligibility.domain.engine import (
+from rarematch.eligibility.domain.conditions import (
+    all_of,
+    any_of,
+    gt,
+    has,
+    lacks,
+    lte,
+    operator_count,
+)
+from rarematch.eligibility.domain.engine import (
     MAX_OPERATORS_PER_CONDITION,
     MAX_RULES_PER_RULESET,
     EngineError,
@@ -83,8 +91,8 @@ def test_a_fact_that_fires_nothing_returns_an_empty_list() -> None:
     """Regression: delete_state on a session no rule matched freed uninitialised memory."""
     result = run_isolated(
         """
-        from eligibility.domain.conditions import gt, lte
-        from eligibility.domain.engine import RuleEngine
+        from rarematch.eligibility.domain.conditions import gt, lte
+        from rarematch.eligibility.domain.engine import RuleEngine
         rules = {"met": lte("age_months", 30), "not_met": gt("age_months", 30)}
         with RuleEngine({"r": rules}) as engine:
             for _ in range(3):
@@ -170,7 +178,7 @@ def test_an_interrupted_evaluation_still_deletes_its_session(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A ruleset holds at most 1,024 sessions; one left behind per failure would break it."""
-    import eligibility.domain.engine as engine_module
+    import rarematch.eligibility.domain.engine as engine_module
 
     def interrupted(handle: int, asserted: tuple[int, int]) -> dict[str, bool]:
         raise KeyboardInterrupt

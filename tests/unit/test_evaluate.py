@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from eligibility.domain.criteria import Program
-from eligibility.domain.engine import EngineError
-from eligibility.domain.evaluate import (
+from rarematch.common.contracts import Case, CriterionResult, CriterionStatus, Outcome
+from rarematch.eligibility.domain.criteria import Program
+from rarematch.eligibility.domain.engine import EngineError
+from rarematch.eligibility.domain.evaluate import (
     CompiledRules,
     compile_rules,
     decide,
@@ -21,10 +22,9 @@ from eligibility.domain.evaluate import (
     publishable_decisions,
     roll_up,
 )
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.rulebook.store import load_rules
-from rarematch_common.contracts import Case, CriterionResult, CriterionStatus, Outcome
-from rarematch_common.testing import make_case
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.store import load_rules
+from tests.builders import make_case
 from tests.unit.engine_harness import run_isolated
 
 REPO = Path(__file__).resolve().parents[2]
@@ -414,10 +414,10 @@ def test_a_case_reporting_nothing_needs_info_everywhere() -> None:
     code = """
         from datetime import UTC, datetime
         from pathlib import Path
-        from eligibility.domain.evaluate import evaluate
-        from eligibility.domain.oncotree import bundled_oncotree
-        from eligibility.rulebook.store import load_rules
-        from rarematch_common.contracts import Case
+        from rarematch.eligibility.domain.evaluate import evaluate
+        from rarematch.eligibility.domain.oncotree import bundled_oncotree
+        from rarematch.eligibility.rulebook.store import load_rules
+        from rarematch.common.contracts import Case
         rules = load_rules(Path("rules"), bundled_oncotree())
         for d in evaluate(Case(case_id="bare"), rules, datetime.now(UTC)):
             print(d.program_id, d.outcome.value)

@@ -25,21 +25,21 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.domain.criteria import Program
-from eligibility.domain.engine import EngineError
-from eligibility.domain.evaluate import (
+from rarematch.common.contracts import Case, Outcome
+from rarematch.common.contracts.case import Diagnosis
+from rarematch.eligibility.domain.criteria import Program
+from rarematch.eligibility.domain.engine import EngineError
+from rarematch.eligibility.domain.evaluate import (
     CompiledRules,
     compile_rules,
     evaluate,
     evaluate_candidates,
     publishable_decisions,
 )
-from eligibility.domain.facts import case_fact
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.rulebook.store import load_rules
-from eligibility.synthetic import synthetic_cases, synthetic_programs
-from rarematch_common.contracts import Case, Outcome
-from rarematch_common.contracts.case import Diagnosis
+from rarematch.eligibility.domain.facts import case_fact
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.store import load_rules
+from tests.synthetic import synthetic_cases, synthetic_programs
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "rules"

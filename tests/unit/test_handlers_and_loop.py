@@ -11,11 +11,7 @@ from typing import Any
 
 import pytest
 
-from eligibility.domain.evaluate import CompiledRules
-from eligibility.domain.oncotree import bundled_oncotree
-from eligibility.handlers import EVENT_SOURCE, handle_case_event, on_case, reject_unknown_codes
-from eligibility.rulebook.store import RuleStore, load_rules
-from rarematch_common.contracts import (
+from rarematch.common.contracts import (
     CASE_SUBMITTED,
     CASE_UPDATED,
     CASE_WITHDRAWN,
@@ -25,12 +21,21 @@ from rarematch_common.contracts import (
     MatchDecided,
     Outcome,
 )
-from rarematch_common.contracts.cloudevents import MAX_RECORD_BYTES, WireRecord, decode, encode
-from rarematch_common.kafka.dead_letter import DLQ_HEADERS, dead_letter
-from rarematch_common.kafka.records import Inbound, Outbound, RecordRejected
-from rarematch_common.kafka.runner import KafkaLoop
-from rarematch_common.kafka.topics import Topic
-from rarematch_common.testing import (
+from rarematch.common.contracts.cloudevents import MAX_RECORD_BYTES, WireRecord, decode, encode
+from rarematch.common.kafka.dead_letter import DLQ_HEADERS, dead_letter
+from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
+from rarematch.common.kafka.runner import KafkaLoop
+from rarematch.common.kafka.topics import Topic
+from rarematch.eligibility.domain.evaluate import CompiledRules
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.handlers import (
+    EVENT_SOURCE,
+    handle_case_event,
+    on_case,
+    reject_unknown_codes,
+)
+from rarematch.eligibility.rulebook.store import RuleStore, load_rules
+from tests.builders import (
     TEST_SOURCE,
     header,
     inbound,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from eligibility.domain.criteria import HlaCheck
-from eligibility.domain.hla import HlaAllele, parse_allele
+from rarematch.eligibility.domain.criteria import HlaCheck
+from rarematch.eligibility.domain.hla import HlaAllele, parse_allele
 
 
 @pytest.mark.parametrize(

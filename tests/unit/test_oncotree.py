@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from eligibility.domain.oncotree import OncoTree, bundled_oncotree
+from rarematch.eligibility.domain.oncotree import OncoTree, bundled_oncotree
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,9 @@ def test_bundled_tree_is_cached_and_versioned(tree: OncoTree) -> None:
 
 
 def test_cc_by_attribution_ships_beside_the_data() -> None:
-    source = resources.files("eligibility.domain").joinpath("data", "oncotree", "SOURCE.md")
+    source = resources.files("rarematch.eligibility.domain").joinpath(
+        "data", "oncotree", "SOURCE.md"
+    )
     text = source.read_text()
     assert "CC BY 4.0" in text
     assert "Memorial Sloan Kettering" in text

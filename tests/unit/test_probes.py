@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from eligibility.domain.conditions import (
+from rarematch.eligibility.domain.conditions import (
     Condition,
     all_of,
     any_of,
@@ -24,8 +24,8 @@ from eligibility.domain.conditions import (
     lte,
     neq,
 )
-from eligibility.domain.engine import RuleEngine
-from eligibility.domain.probes import ABOVE_EVERY_BOUND, ABSENT, Probes, negate
+from rarematch.eligibility.domain.engine import RuleEngine
+from rarematch.eligibility.domain.probes import ABOVE_EVERY_BOUND, ABSENT, Probes, negate
 
 CONDITIONS: dict[str, Condition] = {
     "lt": lt("age", 18),

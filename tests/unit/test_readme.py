@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from notifier.domain.routing import Routing
+from rarematch.notifier.domain.routing import Routing
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

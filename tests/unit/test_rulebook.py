@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.domain.evaluate import evaluate
-from eligibility.domain.oncotree import OncoTree, bundled_oncotree
-from eligibility.rulebook.files import read_program_files
-from eligibility.rulebook.parse import parse_program, parse_rule_files
-from eligibility.rulebook.store import RulesInvalid, RuleStore, load_rules
-from rarematch_common.contracts import Case
-from rarematch_common.located_yaml import Location, YamlSyntaxError, load_located
-from rarematch_common.rule_errors import RuleError
+from rarematch.common.contracts import Case
+from rarematch.common.located_yaml import Location, YamlSyntaxError, load_located
+from rarematch.common.rule_errors import RuleError
+from rarematch.eligibility.domain.evaluate import evaluate
+from rarematch.eligibility.domain.oncotree import OncoTree, bundled_oncotree
+from rarematch.eligibility.rulebook.files import read_program_files
+from rarematch.eligibility.rulebook.parse import parse_program, parse_rule_files
+from rarematch.eligibility.rulebook.store import RulesInvalid, RuleStore, load_rules
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "rules"

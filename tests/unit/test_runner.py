@@ -9,9 +9,9 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 
-from rarematch_common.kafka.records import Outbound
-from rarematch_common.kafka.runner import DeliveryFailed, KafkaLoop
-from rarematch_common.kafka.topics import Topic
+from rarematch.common.kafka.records import Outbound
+from rarematch.common.kafka.runner import DeliveryFailed, KafkaLoop
+from rarematch.common.kafka.topics import Topic
 
 Record = namedtuple("Record", "topic partition offset key value headers")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from eligibility.domain.criteria import Program
 from rarematch.cli import PROGRAM_SCHEMA
-from rarematch_common.contracts.schemas import EVENT_SCHEMAS, render_schema
+from rarematch.common.contracts.schemas import EVENT_SCHEMAS, render_schema
+from rarematch.eligibility.domain.criteria import Program
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 CASES = Path(__file__).resolve().parents[2] / "examples" / "cases"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from watchfiles import watch
 
-from eligibility.domain.oncotree import OncoTree
-from eligibility.rulebook.store import RulesInvalid, RuleStore, load_rules
-from rarematch_common import metrics
-from rarematch_common.logging import get_logger
+from rarematch.common import metrics
+from rarematch.common.logging import get_logger
+from rarematch.eligibility.domain.oncotree import OncoTree
+from rarematch.eligibility.rulebook.store import RulesInvalid, RuleStore, load_rules
 
 __all__ = ["reload_rules", "watch_rules"]
 

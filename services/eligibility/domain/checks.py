@@ -12,7 +12,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from eligibility.domain.conditions import (
+from rarematch.common.contracts import CriterionStatus
+from rarematch.common.contracts.case import Biomarkers, Case
+from rarematch.eligibility.domain.conditions import (
     Condition,
     all_of,
     any_of,
@@ -26,7 +28,7 @@ from eligibility.domain.conditions import (
     lte,
     neq,
 )
-from eligibility.domain.criteria import (
+from rarematch.eligibility.domain.criteria import (
     AgeCheck,
     AntigenCheck,
     CheckNode,
@@ -48,17 +50,15 @@ from eligibility.domain.criteria import (
     TmbCheck,
     VariantCheck,
 )
-from eligibility.domain.facts import (
+from rarematch.eligibility.domain.facts import (
     INTENSITY_RANK,
     antigen_key,
     fusion_pair_key,
     therapy_key,
     variant_key,
 )
-from eligibility.domain.hla import parse_allele
-from eligibility.domain.oncotree import bundled_oncotree
-from rarematch_common.contracts import CriterionStatus
-from rarematch_common.contracts.case import Biomarkers, Case
+from rarematch.eligibility.domain.hla import parse_allele
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
 
 __all__ = [
     "Conditions",

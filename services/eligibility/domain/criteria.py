@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from eligibility.domain.hla import parse_allele
-from rarematch_common.contracts import CriterionStatus, Outcome
-from rarematch_common.contracts.case import Case
-from rarematch_common.contracts.therapy import TherapyClass
+from rarematch.common.contracts import CriterionStatus, Outcome
+from rarematch.common.contracts.case import Case
+from rarematch.common.contracts.therapy import TherapyClass
+from rarematch.eligibility.domain.hla import parse_allele
 
 __all__ = [
     "CHECK_FIELDS",

@@ -31,7 +31,7 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from eligibility.domain.conditions import Condition, all_of, operator_count
+from rarematch.eligibility.domain.conditions import Condition, all_of, operator_count
 
 __all__ = ["MAX_OPERATORS_PER_CONDITION", "EngineError", "RuleEngine", "RulesetDefinition"]
 

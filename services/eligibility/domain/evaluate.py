@@ -14,16 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from eligibility.domain.checks import Observer, compile_check
-from eligibility.domain.criteria import Program
-from eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
-from eligibility.domain.facts import case_fact
-from eligibility.domain.gate import Gates, build_gates
-from eligibility.domain.oncotree import OncoTree
-from eligibility.domain.screen import DECIDED, leaf_rules, screen_ruleset, verdict_rule_name
-from eligibility.domain.verdicts import CompiledProgram, Plan, roll_up
-from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
-from rarematch_common.contracts.case import Case
+from rarematch.common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.common.contracts.case import Case
+from rarematch.eligibility.domain.checks import Observer, compile_check
+from rarematch.eligibility.domain.criteria import Program
+from rarematch.eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
+from rarematch.eligibility.domain.facts import case_fact
+from rarematch.eligibility.domain.gate import Gates, build_gates
+from rarematch.eligibility.domain.oncotree import OncoTree
+from rarematch.eligibility.domain.screen import (
+    DECIDED,
+    leaf_rules,
+    screen_ruleset,
+    verdict_rule_name,
+)
+from rarematch.eligibility.domain.verdicts import CompiledProgram, Plan, roll_up
 
 __all__ = [
     "CompiledRules",

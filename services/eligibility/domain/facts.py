@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eligibility.domain.conditions import field_token
-from eligibility.domain.hla import parse_allele
-from eligibility.domain.oncotree import OncoTree
-from rarematch_common.contracts.case import Biomarkers, Case, Diagnosis, TreatmentHistory
+from rarematch.common.contracts.case import Biomarkers, Case, Diagnosis, TreatmentHistory
+from rarematch.eligibility.domain.conditions import field_token
+from rarematch.eligibility.domain.hla import parse_allele
+from rarematch.eligibility.domain.oncotree import OncoTree
 
 __all__ = [
     "INTENSITY_RANK",

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eligibility.domain.checks import compile_check, opposite
-from eligibility.domain.conditions import Condition, all_of, any_of, operator_count
-from eligibility.domain.criteria import (
+from rarematch.common.contracts import CriterionStatus
+from rarematch.eligibility.domain.checks import compile_check, opposite
+from rarematch.eligibility.domain.conditions import Condition, all_of, any_of, operator_count
+from rarematch.eligibility.domain.criteria import (
     AgeCheck,
     AntigenCheck,
     CheckNode,
@@ -42,9 +43,8 @@ from eligibility.domain.criteria import (
     TmbCheck,
     VariantCheck,
 )
-from eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
-from eligibility.domain.probes import Probes, negate
-from rarematch_common.contracts import CriterionStatus
+from rarematch.eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
+from rarematch.eligibility.domain.probes import Probes, negate
 
 __all__ = [
     "GATED_CHECKS",

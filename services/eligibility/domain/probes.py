@@ -24,7 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eligibility.domain.conditions import Condition, all_of, any_of, eq, field_token, lacks
+from rarematch.eligibility.domain.conditions import (
+    Condition,
+    all_of,
+    any_of,
+    eq,
+    field_token,
+    lacks,
+)
 
 __all__ = ["ABOVE_EVERY_BOUND", "ABSENT", "Probes", "negate"]
 

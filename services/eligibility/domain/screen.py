@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from eligibility.domain.checks import compile_check, leaf_paths, opposite
-from eligibility.domain.conditions import Condition, any_of, operator_count
-from eligibility.domain.criteria import Composite, Criterion, Program
-from eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
-from rarematch_common.contracts import CriterionStatus
+from rarematch.common.contracts import CriterionStatus
+from rarematch.eligibility.domain.checks import compile_check, leaf_paths, opposite
+from rarematch.eligibility.domain.conditions import Condition, any_of, operator_count
+from rarematch.eligibility.domain.criteria import Composite, Criterion, Program
+from rarematch.eligibility.domain.engine import MAX_OPERATORS_PER_CONDITION, RulesetDefinition
 
 __all__ = ["DECIDED", "FAIL_PREFIX", "leaf_rules", "screen_ruleset", "verdict_rule_name"]
 

@@ -12,16 +12,16 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from eligibility.domain.checks import (
+from rarematch.common.contracts import CriterionResult, CriterionStatus, Outcome
+from rarematch.eligibility.domain.checks import (
     facts_to_collect,
     leaf_paths,
     observation_key,
     what_to_collect,
 )
-from eligibility.domain.criteria import Composite, Criterion, Program
-from eligibility.domain.engine import EngineError
-from eligibility.domain.screen import DECIDED, FAIL_PREFIX, verdict_rule_name
-from rarematch_common.contracts import CriterionResult, CriterionStatus, Outcome
+from rarematch.eligibility.domain.criteria import Composite, Criterion, Program
+from rarematch.eligibility.domain.engine import EngineError
+from rarematch.eligibility.domain.screen import DECIDED, FAIL_PREFIX, verdict_rule_name
 
 __all__ = ["CompiledProgram", "Plan", "roll_up"]
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eligibility.domain.criteria import Program
-from eligibility.domain.oncotree import OncoTree
-from eligibility.rulebook.semantics import field_hint, never_met, unknown_oncotree_codes
-from rarematch_common.located_yaml import Location, YamlSyntaxError, load_located
-from rarematch_common.rule_errors import RuleError, schema_errors
+from rarematch.common.located_yaml import Location, YamlSyntaxError, load_located
+from rarematch.common.rule_errors import RuleError, schema_errors
+from rarematch.eligibility.domain.criteria import Program
+from rarematch.eligibility.domain.oncotree import OncoTree
+from rarematch.eligibility.rulebook.semantics import field_hint, never_met, unknown_oncotree_codes
 
 __all__ = ["ParsedFile", "RuleSet", "parse_program", "parse_rule_files"]
 

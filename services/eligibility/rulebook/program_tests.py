@@ -8,11 +8,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from eligibility.domain.criteria import Program, ProgramTest
-from eligibility.domain.evaluate import CompiledRules, decide_program
-from rarematch_common.contracts import CriterionStatus, MatchDecided
-from rarematch_common.contracts.case import Case
-from rarematch_common.contracts.cloudevents import describe_validation_error
+from rarematch.common.contracts import CriterionStatus, MatchDecided
+from rarematch.common.contracts.case import Case
+from rarematch.common.contracts.cloudevents import describe_validation_error
+from rarematch.eligibility.domain.criteria import Program, ProgramTest
+from rarematch.eligibility.domain.evaluate import CompiledRules, decide_program
 
 __all__ = ["ProgramReport", "TestResult", "run_program_tests"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from eligibility.domain import criteria
-from eligibility.domain.criteria import (
+from rarematch.eligibility.domain import criteria
+from rarematch.eligibility.domain.criteria import (
     AgeCheck,
     Check,
     CheckNode,
@@ -23,7 +23,7 @@ from eligibility.domain.criteria import (
     TmbCheck,
     iter_checks,
 )
-from eligibility.domain.oncotree import OncoTree
+from rarematch.eligibility.domain.oncotree import OncoTree
 
 __all__ = ["Finding", "field_hint", "never_met", "unknown_oncotree_codes"]
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from eligibility.domain.evaluate import CompiledRules, compile_rules
-from eligibility.domain.oncotree import OncoTree
-from eligibility.rulebook.files import read_program_files
-from eligibility.rulebook.parse import parse_rule_files
-from rarematch_common.rule_errors import RuleError
+from rarematch.common.rule_errors import RuleError
+from rarematch.eligibility.domain.evaluate import CompiledRules, compile_rules
+from rarematch.eligibility.domain.oncotree import OncoTree
+from rarematch.eligibility.rulebook.files import read_program_files
+from rarematch.eligibility.rulebook.parse import parse_rule_files
 
 __all__ = ["RuleStore", "RulesInvalid", "load_rules"]
 

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 import apprise
 from pydantic import SecretStr
 
-from notifier.adapters.retry import DeliveryLedger
-from notifier.adapters.secrets import read_urls
-from notifier.domain.routing import AppriseTarget
-from notifier.ports import DeliveryError, Notification
+from rarematch.notifier.adapters.retry import DeliveryLedger
+from rarematch.notifier.adapters.secrets import read_urls
+from rarematch.notifier.domain.routing import AppriseTarget
+from rarematch.notifier.ports import DeliveryError, Notification
 
 __all__ = ["AppriseChannel", "quiet_apprise_logging"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from notifier.ports import DigestEntry
+from rarematch.notifier.ports import DigestEntry
 
 __all__ = ["MemoryStore"]
 

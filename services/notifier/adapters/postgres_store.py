@@ -10,7 +10,7 @@ from typing import LiteralString
 import psycopg
 from psycopg.rows import TupleRow
 
-from notifier.ports import DigestEntry
+from rarematch.notifier.ports import DigestEntry
 
 __all__ = ["PostgresStore"]
 

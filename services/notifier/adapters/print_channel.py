@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from notifier.ports import Notification
+from rarematch.notifier.ports import Notification
 
 __all__ = ["PrintChannel"]
 

@@ -16,7 +16,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from notifier.ports import Channel, DeliveryError, Notification
+from rarematch.notifier.ports import Channel, DeliveryError, Notification
 
 __all__ = ["DeliveryLedger", "deliver_with_retry"]
 

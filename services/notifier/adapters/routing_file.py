@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from notifier.domain.routing import Routing
-from rarematch_common.located_yaml import YamlSyntaxError, load_located
-from rarematch_common.rule_errors import RuleError, schema_errors
+from rarematch.common.located_yaml import YamlSyntaxError, load_located
+from rarematch.common.rule_errors import RuleError, schema_errors
+from rarematch.notifier.domain.routing import Routing
 
 __all__ = ["ROUTING_FILE", "RoutingFileError", "load_routing", "parse_routing"]
 

@@ -14,9 +14,9 @@ from hashlib import sha256
 
 from pydantic import SecretStr
 
-from notifier.adapters.retry import DeliveryLedger
-from notifier.ports import DeliveryError, Notification
-from rarematch_common.settings import NotifierSettings
+from rarematch.common.settings import NotifierSettings
+from rarematch.notifier.adapters.retry import DeliveryLedger
+from rarematch.notifier.ports import DeliveryError, Notification
 
 __all__ = ["SmtpChannel", "message_id_header"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
-from notifier.ports import DigestEntry
+from rarematch.notifier.ports import DigestEntry
 
 __all__ = ["SqliteStore"]
 

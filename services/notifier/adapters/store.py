@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.adapters.postgres_store import PostgresStore
-from notifier.adapters.sqlite_store import SqliteStore
-from notifier.ports import Store
+from rarematch.notifier.adapters.postgres_store import PostgresStore
+from rarematch.notifier.adapters.sqlite_store import SqliteStore
+from rarematch.notifier.ports import Store
 
 __all__ = ["open_store"]
 

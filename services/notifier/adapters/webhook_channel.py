@@ -15,10 +15,10 @@ import httpx
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 
-from notifier.adapters.retry import DeliveryLedger
-from notifier.adapters.secrets import read_secret
-from notifier.domain.routing import WebhookTarget
-from notifier.ports import DeliveryError, Notification
+from rarematch.notifier.adapters.retry import DeliveryLedger
+from rarematch.notifier.adapters.secrets import read_secret
+from rarematch.notifier.domain.routing import WebhookTarget
+from rarematch.notifier.ports import DeliveryError, Notification
 
 __all__ = ["WebhookChannel", "WebhookEndpoint", "check_signing_secret"]
 

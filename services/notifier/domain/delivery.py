@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from notifier.domain.routing import Routing, routes_for
-from rarematch_common.contracts import MatchDecided
+from rarematch.common.contracts import MatchDecided
+from rarematch.notifier.domain.routing import Routing, routes_for
 
 __all__ = ["Delivery", "alert_key", "deliveries_for"]
 

@@ -13,8 +13,8 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from notifier.ports import Notification
-from rarematch_common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.notifier.ports import Notification
 
 __all__ = ["OUTCOME_LABELS", "render_decision", "render_digest"]
 
@@ -100,7 +100,7 @@ def case_url(case_id: str, template: str | None) -> str | None:
 @cache
 def _templates() -> Environment:
     return Environment(
-        loader=PackageLoader("notifier", "templates"),
+        loader=PackageLoader("rarematch.notifier", "templates"),
         undefined=StrictUndefined,
         autoescape=False,  # plain text and Markdown, never HTML  # noqa: S701
         keep_trailing_newline=True,

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
 
-from rarematch_common.contracts import MatchDecided, Outcome
+from rarematch.common.contracts import MatchDecided, Outcome
 
 __all__ = [
     "AppriseTarget",

@@ -9,7 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from rarematch_common.settings import KafkaSettings
+from rarematch.common.settings import KafkaSettings
 
 __all__ = ["ensure_topics"]
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rarematch_common.contracts.therapy import TherapyClass
+from rarematch.common.contracts.therapy import TherapyClass
 
 __all__ = [
     "Age",
@@ -142,7 +142,7 @@ class TreatmentHistory(_Strict):
     prior_lines: int | None = Field(default=None, ge=0, le=30)
     prior_therapy_classes: list[TherapyClass] | None = Field(
         default=None,
-        description="Classes from the controlled vocabulary (rarematch_common.contracts.therapy)",
+        description="Classes from the controlled vocabulary (rarematch.common.contracts.therapy)",
         examples=[["chemotherapy", "anti_gd2", "car_t"]],
     )
 

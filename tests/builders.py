@@ -9,9 +9,9 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rarematch_common.contracts import CASE_SUBMITTED, Case
-from rarematch_common.contracts.cloudevents import WireRecord, encode
-from rarematch_common.kafka.records import Inbound
+from rarematch.common.contracts import CASE_SUBMITTED, Case
+from rarematch.common.contracts.cloudevents import WireRecord, encode
+from rarematch.common.kafka.records import Inbound
 
 __all__ = [
     "ANTIGENS",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rarematch_common.contracts import (
+from rarematch.common.contracts import (
     CASE_SUBMITTED,
     CASE_UPDATED,
     CASE_WITHDRAWN,
     MATCH_DECIDED,
 )
-from rarematch_common.settings import KafkaSettings
+from rarematch.common.settings import KafkaSettings
 
 __all__ = ["Topic", "Topics"]
 

@@ -24,12 +24,12 @@ from kafka.errors import (
     UnknownMemberIdError,
 )
 
-from rarematch_common import metrics
-from rarematch_common.contracts.cloudevents import DecodeError, Envelope, WireRecord, decode
-from rarematch_common.kafka.dead_letter import dead_letter
-from rarematch_common.kafka.records import Inbound, Outbound, RecordRejected
-from rarematch_common.kafka.topics import Topic
-from rarematch_common.logging import bind_record, get_logger, unbind_record
+from rarematch.common import metrics
+from rarematch.common.contracts.cloudevents import DecodeError, Envelope, WireRecord, decode
+from rarematch.common.kafka.dead_letter import dead_letter
+from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
+from rarematch.common.kafka.topics import Topic
+from rarematch.common.logging import bind_record, get_logger, unbind_record
 
 __all__ = ["DeliveryFailed", "Handler", "KafkaLoop", "connect"]
 

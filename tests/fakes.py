@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from notifier.ports import DeliveryError, Notification
+from rarematch.notifier.ports import DeliveryError, Notification
 
 __all__ = ["FakeChannel"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rarematch_common.contracts.cloudevents import WireRecord
+from rarematch.common.contracts.cloudevents import WireRecord
 
 __all__ = ["Inbound", "Outbound", "RecordRejected"]
 

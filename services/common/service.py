@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from rarematch_common.logging import configure_logging, get_logger
-from rarematch_common.metrics import serve_metrics
+from rarematch.common.logging import configure_logging, get_logger
+from rarematch.common.metrics import serve_metrics
 
 __all__ = ["run_service"]
 

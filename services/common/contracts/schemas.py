@@ -6,8 +6,8 @@ import json
 
 from pydantic import BaseModel
 
-from rarematch_common.contracts.case import Case, CaseWithdrawn
-from rarematch_common.contracts.match import MatchDecided
+from rarematch.common.contracts.case import Case, CaseWithdrawn
+from rarematch.common.contracts.match import MatchDecided
 
 __all__ = ["EVENT_SCHEMAS", "render_schema"]
 

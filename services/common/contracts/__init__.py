@@ -1,7 +1,7 @@
 """Event contracts shared by intake, eligibility and notifier: bodies and event types."""
 
-from rarematch_common.contracts.case import Case, CaseWithdrawn
-from rarematch_common.contracts.match import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.common.contracts.case import Case, CaseWithdrawn
+from rarematch.common.contracts.match import CriterionResult, CriterionStatus, MatchDecided, Outcome
 
 CASE_SUBMITTED = "rarematch.case.submitted"
 CASE_UPDATED = "rarematch.case.updated"

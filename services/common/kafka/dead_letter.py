@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rarematch_common.contracts.cloudevents import WireRecord
-from rarematch_common.kafka.records import Inbound, Outbound
+from rarematch.common.contracts.cloudevents import WireRecord
+from rarematch.common.kafka.records import Inbound, Outbound
 
 __all__ = ["DLQ_HEADERS", "dead_letter"]
 

@@ -25,10 +25,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eligibility.domain.criteria import Program
-from eligibility.domain.oncotree import OncoTree
-from rarematch_common.contracts.case import Case, Diagnosis
-from rarematch_common.contracts.therapy import THERAPY_CLASSES
+from rarematch.common.contracts.case import Case, Diagnosis
+from rarematch.common.contracts.therapy import THERAPY_CLASSES
+from rarematch.eligibility.domain.criteria import Program
+from rarematch.eligibility.domain.oncotree import OncoTree
 
 __all__ = ["synthetic_case_dict", "synthetic_cases", "synthetic_program_dict", "synthetic_programs"]
 
@@ -190,7 +190,7 @@ def _program_dict(index: int, rng: random.Random, vocabulary: _Vocabulary) -> Js
         "status": status,
         "notify": [f"route-{area}", *(["route-central"] if rng.random() < 0.3 else [])],
         "sites": [{"name": f"Site {c}-{index}", "country": c} for c in site_countries],
-        "source": "synthetic (eligibility.synthetic)",
+        "source": "synthetic (tests/synthetic.py)",
         "transcribed": (dt.date(2025, 1, 1) + dt.timedelta(days=rng.randrange(700))).isoformat(),
         "inclusion": criteria.inclusion,
         "exclusion": criteria.exclusion,

@@ -10,7 +10,7 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ValidationError
 
-from rarematch_common.contracts import EVENT_BODIES
+from rarematch.common.contracts import EVENT_BODIES
 
 __all__ = [
     "MAX_RECORD_BYTES",

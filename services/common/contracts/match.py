@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rarematch_common.contracts.case import CaseId
+from rarematch.common.contracts.case import CaseId
 
 __all__ = ["CriterionResult", "CriterionStatus", "MatchDecided", "Outcome"]
 

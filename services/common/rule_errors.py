@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rarematch_common.located_yaml import Located
+from rarematch.common.located_yaml import Located
 
 __all__ = ["RuleError", "field_path", "schema_errors"]
 
