@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from kafka.errors import KafkaError
+
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.topics import Topics
@@ -16,7 +18,7 @@ from rarematch.common.settings import NotifierSettings
 from rarematch.notifier.adapters.apprise_channel import AppriseChannel
 from rarematch.notifier.adapters.routing_file import load_routing
 from rarematch.notifier.adapters.smtp_channel import SmtpChannel
-from rarematch.notifier.adapters.store import open_store
+from rarematch.notifier.adapters.store import STORE_UNAVAILABLE, open_store
 from rarematch.notifier.adapters.webhook_channel import WebhookChannel
 from rarematch.notifier.dispatch import Dispatcher, RetryPolicy
 from rarematch.notifier.domain.routing import Routing
@@ -92,4 +94,5 @@ def bootstrap(
         producer,
         batch_handler=dispatcher.handle_batch,
         tick=dispatcher.flush_digests,
+        transport_errors=(KafkaError, *STORE_UNAVAILABLE),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 
 from rarematch.common.contracts import (
     CASE_SUBMITTED,
@@ -25,6 +26,7 @@ from rarematch.common.contracts.cloudevents import MAX_RECORD_BYTES, WireRecord,
 from rarematch.common.kafka.dead_letter import DLQ_HEADERS, dead_letter
 from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
 from rarematch.common.kafka.runner import KafkaLoop
+from rarematch.common.kafka.sizing import record_bytes
 from rarematch.common.kafka.topics import Topic
 from rarematch.eligibility.domain.evaluate import CompiledRules
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
@@ -141,7 +143,9 @@ def test_on_case_filters_out_ineligible(rules: CompiledRules) -> None:
 # --- dead letters ------------------------------------------------------------------------------
 
 
-def assert_dead_lettered(out: list[Outbound], original: Inbound, reason: str) -> str:
+def assert_dead_lettered(
+    out: list[Outbound], original: Inbound, reason: str, extra: int = 0
+) -> str:
     """Exactly one DLT record: the original key/value/headers plus dlq_* headers; returns error."""
     assert len(out) == 1
     [dead] = out
@@ -149,7 +153,8 @@ def assert_dead_lettered(out: list[Outbound], original: Inbound, reason: str) ->
     assert (dead.record.key, dead.record.value) == (original.record.key, original.record.value)
     names = [name for name, _ in dead.record.headers]
     assert names[: len(original.record.headers)] == [n for n, _ in original.record.headers]
-    assert names[len(original.record.headers) :] == list(DLQ_HEADERS)
+    assert names[len(original.record.headers) :][: len(DLQ_HEADERS)] == list(DLQ_HEADERS)
+    assert len(names) == len(original.record.headers) + len(DLQ_HEADERS) + extra
     assert header(dead.record, "dlq_reason") == reason.encode()
     assert header(dead.record, "dlq_topic") == original.topic.encode()
     assert header(dead.record, "dlq_partition") == str(original.partition).encode()
@@ -167,7 +172,6 @@ def valid_record() -> WireRecord:
 BAD_RECORDS = {
     "bad_json": lambda r: WireRecord(r.key, b'{"case_id": ', r.headers),
     "missing_headers": lambda r: with_headers(r, drop=("ce_id", "ce_type")),
-    "too_large": lambda r: WireRecord(r.key, b" " * MAX_RECORD_BYTES, r.headers),
     "schema_violation": lambda r: WireRecord(
         r.key, b'{"case_id": "case-sarc-0001", "x": 1}', r.headers
     ),
@@ -190,6 +194,16 @@ def test_unknown_oncotree_code_is_dead_lettered_without_the_code(loop: KafkaLoop
     error = assert_dead_lettered(loop.process(original), original, "unknown_oncotree_code")
     assert error.startswith("data.diagnosis.oncotree_code: not an OncoTree")
     assert "SYNZ" not in error, "the code is case content and the error is logged"
+
+
+def test_a_record_over_the_limit_is_dead_lettered_cut_to_fit(loop: KafkaLoop) -> None:
+    value = b" " * (MAX_RECORD_BYTES + 10)
+    original = inbound(WireRecord(b"case-1", value, valid_record().headers), offset=5)
+    [dead] = loop.process(original)
+    assert header(dead.record, "dlq_reason") == b"too_large"
+    assert header(dead.record, "dlq_truncated") == b"true"
+    assert record_bytes(dead.record) <= MAX_RECORD_BYTES
+    assert int(header(dead.record, "dlq_original_bytes") or 0) > MAX_RECORD_BYTES
 
 
 def test_the_loop_goes_on_after_a_dead_letter(loop: KafkaLoop) -> None:
@@ -228,13 +242,32 @@ def test_reject_unknown_codes_accepts_known_and_absent(rules: CompiledRules) -> 
     assert "did you mean" not in str(caught.value)
 
 
-def test_other_handler_errors_propagate_so_the_batch_is_not_committed(rules: CompiledRules) -> None:
+def test_a_handler_error_is_retried_then_dead_lettered_not_a_crash_loop() -> None:
     def broken(_: Any, __: Inbound) -> list[Outbound]:
         raise RuntimeError("boom")
 
     source = Topic(CASES_TOPIC, frozenset({CASE_SUBMITTED}))
-    loop = KafkaLoop("eligibility", source, DLT, broken, consumer=None, producer=None)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="boom"):
+    loop = KafkaLoop(
+        "eligibility",
+        source,
+        DLT,
+        broken,
+        consumer=None,
+        producer=None,
+        retry_base_delay_s=0,  # type: ignore[arg-type]
+    )
+    original = inbound(valid_record())
+    error = assert_dead_lettered(loop.process(original), original, "handler_failed", extra=1)
+    assert "RuntimeError" in error
+
+
+def test_a_transport_error_in_a_handler_propagates_so_the_batch_is_not_committed() -> None:
+    def broker_gone(_: Any, __: Inbound) -> list[Outbound]:
+        raise KafkaTimeoutError("no broker")
+
+    source = Topic(CASES_TOPIC, frozenset({CASE_SUBMITTED}))
+    loop = KafkaLoop("eligibility", source, DLT, broker_gone, consumer=None, producer=None)  # type: ignore[arg-type]
+    with pytest.raises(KafkaTimeoutError):
         loop.process(inbound(valid_record()))
 
 

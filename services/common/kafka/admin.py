@@ -9,13 +9,16 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from rarematch.common.kafka.sizing import TOPIC_MAX_MESSAGE_BYTES
 from rarematch.common.settings import KafkaSettings
 
 __all__ = ["ensure_topics"]
 
 
 def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[str] = ()) -> None:
-    """Create missing topics: case and match topics partitioned for scaling, DLTs with one."""
+    """Create missing topics: case and match topics partitioned for scaling, DLTs with one.
+
+    Every topic accepts a record as large as the services produce (`max.message.bytes`)."""
     wanted = {
         settings.cases_topic: settings.topic_partitions,
         settings.matches_topic: settings.topic_partitions,
@@ -30,6 +33,11 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):
             with suppress(TopicAlreadyExistsError):  # another instance created it first
-                admin.create_topics([NewTopic(name, wanted[name], settings.topic_replication)])
+                admin.create_topics([_new_topic(name, wanted[name], settings.topic_replication)])
     finally:
         admin.close()
+
+
+def _new_topic(name: str, partitions: int, replication: int) -> NewTopic:
+    configs = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
+    return NewTopic(name, partitions, replication, topic_configs=configs)

@@ -4,9 +4,13 @@ Per batch, in this order:
 1. poll a batch of records;
 2. decode each (CloudEvents binary mode + pydantic); an invalid record is dead-lettered;
 3. call the handler, which returns the records to produce; `RecordRejected` dead-letters;
+   an output over the producer's limit dead-letters its input (`output_too_large`);
 4. send everything, then `flush()` and check that every send was acknowledged (acks=all);
 5. only then commit the offsets of the batch.
-Any other exception stops the loop *without* committing, so the batch is redelivered.
+Any other error in a handler is retried with backoff a few times, then the record is
+dead-lettered (`handler_failed`, with the exception type), so one record can never stop the
+service. Only transport errors (Kafka, and what a service declares, such as its database)
+stop the loop *without* committing, so the batch is redelivered.
 """
 
 from __future__ import annotations
@@ -14,20 +18,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import (
     CommitFailedError,
     IllegalGenerationError,
+    KafkaError,
     RebalanceInProgressError,
     UnknownMemberIdError,
 )
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from rarematch.common import metrics
 from rarematch.common.contracts.cloudevents import DecodeError, Envelope, WireRecord, decode
 from rarematch.common.kafka.dead_letter import dead_letter
 from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
+from rarematch.common.kafka.sizing import MAX_RECORD_BYTES, record_bytes
 from rarematch.common.kafka.topics import Topic
 from rarematch.common.logging import bind_record, get_logger, unbind_record
 
@@ -45,6 +52,7 @@ BatchHandler = Callable[[list[tuple[Envelope, Inbound]]], Sequence[Outbound]]
 """For handlers that work a whole batch at once (the notifier delivers concurrently)."""
 Tick = Callable[[], Sequence[Outbound]]
 """Periodic work between polls (digests); its records are produced before the next commit."""
+T = TypeVar("T")
 
 
 class DeliveryFailed(RuntimeError):
@@ -86,6 +94,7 @@ def connect(bootstrap: str, group_id: str, topic: str, client_id: str) -> tuple[
         acks="all",
         linger_ms=5,
         batch_size=256 * 1024,
+        max_request_size=MAX_RECORD_BYTES,
     )
     return consumer, producer
 
@@ -101,6 +110,11 @@ class KafkaLoop:
     poll_timeout_ms: int = 500
     batch_handler: BatchHandler | None = None
     tick: Tick | None = None
+    transport_errors: tuple[type[BaseException], ...] = (KafkaError,)
+    """Errors of the service's connections: they stop the loop uncommitted, never retried here."""
+    handler_attempts: int = 3
+    retry_base_delay_s: float = 0.1
+    retry_max_delay_s: float = 2.0
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -108,11 +122,18 @@ class KafkaLoop:
 
     def process(self, inbound: Inbound) -> list[Outbound]:
         """Everything to produce for one record; bad input becomes one dead-letter record."""
-        assert self.handler is not None, "per-record processing needs a handler"
+        handler = self.handler
+        assert handler is not None, "per-record processing needs a handler"
         try:
-            return list(self.handler(self._receive(inbound), inbound))
+            envelope = self._receive(inbound)
+            outputs = self._retried(lambda: list(handler(envelope, inbound)))
         except (DecodeError, RecordRejected) as error:
             return [self._reject(inbound, error.reason, str(error))]
+        except self.transport_errors:
+            raise
+        except Exception as error:  # retried and still failing: park it, serve the rest
+            return [self._handler_failed(inbound, error)]
+        return self._fitting(inbound, outputs)
 
     def process_batch(self, inbounds: list[Inbound]) -> list[Outbound]:
         """Everything to produce for a batch, through the batch handler if there is one."""
@@ -125,7 +146,77 @@ class KafkaLoop:
                 decoded.append((self._receive(inbound), inbound))
             except DecodeError as error:
                 outbound.append(self._reject(inbound, error.reason, str(error)))
-        return [*outbound, *self.batch_handler(decoded)] if decoded else outbound
+        return [*outbound, *self._handle_batch(decoded)] if decoded else outbound
+
+    def _handle_batch(self, decoded: list[tuple[Envelope, Inbound]]) -> list[Outbound]:
+        """The batch handler on the whole batch; if it keeps failing, on each record alone,
+        so only the records that fail by themselves are dead-lettered."""
+        batch_handler = self.batch_handler
+        assert batch_handler is not None
+
+        def handle(part: list[tuple[Envelope, Inbound]]) -> list[Outbound]:
+            return self._retried(lambda: list(batch_handler(part)))
+
+        try:
+            return handle(decoded)
+        except self.transport_errors:
+            raise
+        except Exception as error:
+            if len(decoded) == 1:
+                return [self._handler_failed(decoded[0][1], error)]
+        outbound: list[Outbound] = []
+        for one in decoded:
+            try:
+                outbound.extend(handle([one]))
+            except self.transport_errors:
+                raise
+            except Exception as error:
+                outbound.append(self._handler_failed(one[1], error))
+        return outbound
+
+    def _retried(self, work: Callable[[], T]) -> T:
+        """`work()`, again with backoff after an unexpected error; the last error is raised."""
+        give_up: tuple[type[BaseException], ...] = (
+            DecodeError,
+            RecordRejected,
+            *self.transport_errors,
+        )
+        retrying = Retrying(
+            retry=retry_if_exception(lambda error: not isinstance(error, give_up)),
+            stop=stop_after_attempt(self.handler_attempts),
+            wait=wait_exponential(multiplier=self.retry_base_delay_s, max=self.retry_max_delay_s),
+            before_sleep=lambda state: get_logger().warning(
+                "handler_retry",
+                attempt=state.attempt_number,
+                error=type(state.outcome.exception()).__name__ if state.outcome else None,
+            ),
+            reraise=True,
+        )
+        return retrying(work)
+
+    def _fitting(self, inbound: Inbound, outputs: list[Outbound]) -> list[Outbound]:
+        """The outputs, unless one is over the producer's limit: then the input is parked."""
+        for out in outputs:
+            size = record_bytes(out.record)
+            if size > MAX_RECORD_BYTES:
+                return [
+                    self._reject(
+                        inbound,
+                        "output_too_large",
+                        f"a record for {out.topic} would be {size} bytes; the limit is "
+                        f"{MAX_RECORD_BYTES}. Nothing was produced for this record",
+                    )
+                ]
+        return outputs
+
+    def _handler_failed(self, inbound: Inbound, error: Exception) -> Outbound:
+        return self._reject(
+            inbound,
+            "handler_failed",
+            f"{type(error).__name__} in {self.service}'s handler after "
+            f"{self.handler_attempts} attempts; the record is kept here for a fix and replay",
+            error_type=type(error).__name__,
+        )
 
     def _receive(self, inbound: Inbound) -> Envelope:
         """Log context and count for the record, then decode it (raises DecodeError)."""
@@ -193,10 +284,13 @@ class KafkaLoop:
                 f"{len(failed)} of {len(futures)} records not acknowledged: {failed[0]}"
             )
 
-    def _reject(self, inbound: Inbound, reason: str, error: str) -> Outbound:
+    def _reject(
+        self, inbound: Inbound, reason: str, error: str, *, error_type: str | None = None
+    ) -> Outbound:
         metrics.DEAD_LETTERED.labels(self.service, reason).inc()
         get_logger().warning("dead_lettered", reason=reason, error=error)
-        return dead_letter(inbound, reason, error, self.dead_letter_topic, self.service)
+        extra = (("dlq_exception", error_type),) if error_type else ()
+        return dead_letter(inbound, reason, error, self.dead_letter_topic, self.service, extra)
 
 
 def _inbound(record: Any) -> Inbound:

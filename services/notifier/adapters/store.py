@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import psycopg
 
 from rarematch.notifier.adapters.postgres_store import PostgresStore
 from rarematch.notifier.adapters.sqlite_store import SqliteStore
 from rarematch.notifier.ports import Store
 
-__all__ = ["open_store"]
+__all__ = ["STORE_UNAVAILABLE", "open_store"]
+
+STORE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+)
+"""The store cannot be reached or written: like a lost broker, this stops the loop uncommitted
+(the batch is redelivered later) instead of dead-lettering the records it was working on."""
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
