@@ -31,7 +31,9 @@ EVALUATION_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 RULES_RELOADS = Counter(
-    "rarematch_rules_reloads_total", "Rule-set reloads by result (applied, rejected)", ["result"]
+    "rarematch_rules_reloads_total",
+    "Rule-set reloads by result (applied, unchanged, rejected, failed)",
+    ["result"],
 )
 RULES_ERRORS = Gauge(
     "rarematch_rules_errors", "Errors in the last rejected rule edit; 0 when the files are valid"

@@ -19,14 +19,12 @@ from rich.table import Table
 from rarematch.common.contracts import Case, CriterionStatus
 from rarematch.common.contracts.cloudevents import describe_validation_error
 from rarematch.common.rule_errors import RuleError
-from rarematch.eligibility.domain.engine import EngineError
-from rarematch.eligibility.domain.evaluate import CompiledRules, compile_rules, decide_program
+from rarematch.eligibility.domain.evaluate import CompiledRules, decide_program
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
-from rarematch.eligibility.rulebook.files import collect_program_files
-from rarematch.eligibility.rulebook.parse import RuleSet, parse_rule_files
+from rarematch.eligibility.rulebook.parse import RuleSet
 from rarematch.eligibility.rulebook.program_tests import run_program_tests
-from rarematch.notifier.adapters.routing_file import ROUTING_FILE, parse_routing
-from rarematch.notifier.domain.routing import Routing
+from rarematch.eligibility.rulebook.store import RulesInvalid, compile_validated
+from rarematch.eligibility.rulebook.validate import validate_paths
 
 __all__ = ["explain", "rules_app"]
 
@@ -44,18 +42,17 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 def lint(paths: Paths = None, output: Format = "pretty") -> None:
     """Validate program files and routing.yaml: schema, OncoTree codes, HLA alleles, ranges,
     duplicate ids, impossible criteria, routes that do not exist."""
-    rule_set = _load(paths, output)
-    if output == "json":
-        _out.print_json(data={"errors": [], "programs": len(rule_set.programs)})
-        return
-    _out.print(f"{len(rule_set.programs)} program files OK (rules version {rule_set.version})")
+    with _validated(paths, output) as (rule_set, _):
+        if output == "json":
+            _out.print_json(data={"errors": [], "programs": len(rule_set.programs)})
+            return
+        _out.print(f"{len(rule_set.programs)} program files OK (rules version {rule_set.version})")
 
 
 @rules_app.command("test")
 def run_tests(paths: Paths = None, output: Format = "pretty") -> None:
     """Run the `tests:` of each program file; report criteria that no test exercises."""
-    rule_set = _load(paths, output)
-    with _compiled(rule_set) as rules:
+    with _validated(paths, output) as (rule_set, rules):
         folders = {pid: Path(file).parent for pid, file in rule_set.files.items()}
         reports = run_program_tests(rules, folders)
     results = [(report, result) for report in reports for result in report.results]
@@ -111,12 +108,11 @@ def explain(
         _fail(f"{case_file}: {unreadable.strerror}")
     except ValidationError as invalid:
         _fail(f"{case_file}: {describe_validation_error(invalid)}")
-    rule_set = _load([rules_dir], "pretty")
-    programs = [p for p in rule_set.programs if program in (None, p.id)]
-    if not programs:
-        _fail(f"no program '{program}' in {rules_dir}; known: {', '.join(rule_set.files)}")
-    now = datetime.now(UTC)
-    with _compiled(rule_set) as rules:
+    with _validated([rules_dir], "pretty") as (rule_set, rules):
+        programs = [p for p in rule_set.programs if program in (None, p.id)]
+        if not programs:
+            _fail(f"no program '{program}' in {rules_dir}; known: {', '.join(rule_set.files)}")
+        now = datetime.now(UTC)
         for item in programs:
             decision = decide_program(case, item, rules, now)
             table = Table(title=f"{item.id}: {item.title}", title_justify="left", expand=False)
@@ -144,26 +140,23 @@ _STATUS_STYLE = {
 }
 
 
-def _load(paths: list[Path] | None, output: str) -> RuleSet:
-    paths = paths or [Path("rules")]
+@contextmanager
+def _validated(paths: list[Path] | None, output: str) -> Iterator[tuple[RuleSet, CompiledRules]]:
+    """The service's own validation and compilation of the files; report errors and exit 1."""
+    oncotree = bundled_oncotree()
+    validation = validate_paths(paths or [Path("rules")], oncotree)
     try:
-        files = collect_program_files(paths)
-    except OSError as error:
-        _fail(str(error))
-    rule_set, errors = parse_rule_files(files, bundled_oncotree())
-    sources = dict(files)
-    for routing_path in (p / ROUTING_FILE for p in paths if (p / ROUTING_FILE).is_file()):
-        text = routing_path.read_text(encoding="utf-8")
-        sources[str(routing_path)] = text.encode()
-        routing, routing_errors = parse_routing(str(routing_path), text)
-        errors += routing_errors
-        if routing is not None and rule_set is not None:
-            errors += _unknown_routes(rule_set, routing, sources)
-    if rule_set is not None and not errors:
-        errors += _engine_errors(rule_set)
-    if not errors:
-        assert rule_set is not None
-        return rule_set
+        rules = compile_validated(validation, oncotree)
+    except RulesInvalid as invalid:
+        _report(invalid.errors, validation.sources, output)
+    assert validation.rule_set is not None
+    try:
+        yield validation.rule_set, rules
+    finally:
+        rules.engine.close()
+
+
+def _report(errors: list[RuleError], sources: dict[str, bytes], output: str) -> NoReturn:
     if output == "json":
         _out.print_json(data={"errors": [_error_json(e) for e in errors]})
     else:
@@ -172,44 +165,6 @@ def _load(paths: list[Path] | None, output: str) -> RuleSet:
         count = len({e.file for e in errors})
         _err.print(f"{len(errors)} error(s) in {count} file(s)", markup=False)
     raise typer.Exit(1)
-
-
-def _unknown_routes(
-    rule_set: RuleSet, routing: Routing, sources: dict[str, bytes]
-) -> list[RuleError]:
-    """A program naming a route the routing file lacks would silently fall back: say so."""
-    errors = []
-    for program in rule_set.programs:
-        missing = [name for name in program.notify if name not in routing.routes]
-        if missing:
-            file = rule_set.files[program.id]
-            line = _line_of(sources.get(file, b""), "notify:")
-            errors.append(
-                RuleError(
-                    file,
-                    line,
-                    1,
-                    "unknown_route",
-                    f"route(s) {', '.join(missing)} not defined in {ROUTING_FILE}; "
-                    f"defined: {', '.join(sorted(routing.routes))}",
-                )
-            )
-    return errors
-
-
-def _engine_errors(rule_set: RuleSet) -> list[RuleError]:
-    """Criteria the schema accepts but durable-rules cannot compile (too deeply nested)."""
-    try:
-        with _compiled(rule_set):
-            return []
-    except EngineError as error:
-        file = next((f for pid, f in rule_set.files.items() if f":{pid}" in str(error)), "rules")
-        return [RuleError(file, 1, 1, "engine_refused", f"{error}: simplify the criteria")]
-
-
-def _line_of(source: bytes, needle: str) -> int:
-    lines = source.decode("utf-8", "replace").splitlines()
-    return next((n for n, line in enumerate(lines, 1) if line.startswith(needle)), 1)
 
 
 def _error_text(error: RuleError, source: bytes) -> str:
@@ -229,15 +184,6 @@ def _error_json(error: RuleError) -> dict[str, object]:
         "code": error.code,
         "message": error.message,
     }
-
-
-@contextmanager
-def _compiled(rule_set: RuleSet) -> Iterator[CompiledRules]:
-    rules = compile_rules(rule_set.programs, rule_set.version, bundled_oncotree())
-    try:
-        yield rules
-    finally:
-        rules.engine.close()
 
 
 def _fail(message: str) -> NoReturn:

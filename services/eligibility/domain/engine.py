@@ -33,7 +33,13 @@ import durable_rules_engine as _engine
 
 from rarematch.eligibility.domain.conditions import Condition, all_of, operator_count
 
-__all__ = ["MAX_OPERATORS_PER_CONDITION", "EngineError", "RuleEngine", "RulesetDefinition"]
+__all__ = [
+    "MAX_OPERATORS_PER_CONDITION",
+    "EngineError",
+    "RuleEngine",
+    "RulesetDefinition",
+    "refusals",
+]
 
 RulesetDefinition = dict[str, Condition]
 """Rule name -> the condition on the fact that makes it fire."""
@@ -141,25 +147,45 @@ class RuleEngine:
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.:@/$-]+$")
 
 
-def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
+def refusals(rules: RulesetDefinition) -> list[tuple[str | None, str]]:
+    """Why durable-rules would refuse `rules`: (the rule, or None for the whole set, reason).
+
+    The limits are checked here, before the C engine sees them, so that lint and every reload
+    report them with the criterion's place instead of an engine error code.
+    """
+    found: list[tuple[str | None, str]] = []
     if len(rules) > MAX_RULES_PER_RULESET:
-        raise EngineError(
-            f"{len(rules)} rules in one ruleset; at most {MAX_RULES_PER_RULESET}: "
-            "split the program or simplify its compositions"
+        found.append(
+            (
+                None,
+                f"{len(rules)} rules in one ruleset; at most {MAX_RULES_PER_RULESET}: "
+                "split the program or simplify its compositions",
+            )
         )
     if _SENTINEL in rules:
-        raise EngineError(f"rule name {_SENTINEL} is reserved")
-    unsafe = [name for name in rules if not _SAFE_NAME.match(name)]
-    if unsafe:
-        raise EngineError(f"rule names must be plain identifiers: {unsafe}")
-    guarded = {name: all_of(_MARKER, condition) for name, condition in rules.items()}
-    for name, condition in guarded.items():
-        if operator_count(condition) > _MAX_OPERATORS_PER_RULE:
-            raise EngineError(
-                f"rule {name} nests too many all/any/not-of-several compositions and ranges "
-                f"({operator_count(rules[name])}; the engine takes {MAX_OPERATORS_PER_CONDITION} "
-                "for certain, sometimes one more): split the criterion into several"
+        found.append((_SENTINEL, f"rule name {_SENTINEL} is reserved"))
+    for name, condition in rules.items():
+        if not _SAFE_NAME.match(name):
+            found.append((name, f"rule name {name!r} is not a plain identifier"))
+        elif operator_count(all_of(_MARKER, condition)) > _MAX_OPERATORS_PER_RULE:
+            found.append(
+                (
+                    name,
+                    "nests too many all/any/not-of-several compositions and ranges "
+                    f"({operator_count(condition)}; the engine takes "
+                    f"{MAX_OPERATORS_PER_CONDITION} for certain, sometimes one more): "
+                    "split the criterion into several",
+                )
             )
+    return found
+
+
+def _as_durable(rules: RulesetDefinition) -> dict[str, Any]:
+    refused = refusals(rules)
+    if refused:
+        rule, reason = refused[0]
+        raise EngineError(f"rule {rule} {reason}" if rule else reason)
+    guarded = {name: all_of(_MARKER, condition) for name, condition in rules.items()}
     return {
         name: {"all": [{"m": condition}]}
         for name, condition in {**guarded, _SENTINEL: _MARKER}.items()

@@ -37,6 +37,7 @@ __all__ = [
     "decide_program",
     "evaluate",
     "evaluate_candidates",
+    "program_rulesets",
     "publishable_decisions",
     "roll_up",
 ]
@@ -66,12 +67,23 @@ def compile_rules(programs: Iterable[Program], version: str, oncotree: OncoTree)
     compiled = {p.id: CompiledProgram(p, version) for p in programs}
     open_programs = [p for p in programs if p.status != "closed"]
     gates = build_gates(open_programs, version)
-    engine = RuleEngine(
-        {compiled[p.id].ruleset: _ruleset(p) for p in programs}
-        | {compiled[p.id].screen: screen_ruleset(p) for p in open_programs}
-        | gates.rulesets
-    )
+    own: dict[str, RulesetDefinition] = {}
+    for p in programs:
+        rulesets = program_rulesets(p)
+        own[compiled[p.id].ruleset] = rulesets["full"]
+        if "screen" in rulesets:
+            own[compiled[p.id].screen] = rulesets["screen"]
+    engine = RuleEngine(own | gates.rulesets)
     return CompiledRules(programs, engine, version, oncotree, gates, compiled)
+
+
+def program_rulesets(program: Program) -> dict[Literal["full", "screen"], RulesetDefinition]:
+    """What one program puts in the engine: its full ruleset, and its screen ruleset unless it
+    is closed (gate rulesets span programs and fit themselves to the engine's limits)."""
+    rulesets: dict[Literal["full", "screen"], RulesetDefinition] = {"full": _ruleset(program)}
+    if program.status != "closed":
+        rulesets["screen"] = screen_ruleset(program)
+    return rulesets
 
 
 def _ruleset(program: Program) -> RulesetDefinition:

@@ -14,6 +14,7 @@ from rarematch.common.located_yaml import Location, YamlSyntaxError, load_locate
 from rarematch.common.rule_errors import RuleError, schema_errors
 from rarematch.eligibility.domain.criteria import Program
 from rarematch.eligibility.domain.oncotree import OncoTree
+from rarematch.eligibility.rulebook.engine_limits import engine_refusals
 from rarematch.eligibility.rulebook.semantics import field_hint, never_met, unknown_oncotree_codes
 
 __all__ = ["ParsedFile", "RuleSet", "parse_program", "parse_rule_files"]
@@ -59,7 +60,7 @@ def parse_program(file: str, text: str, oncotree: OncoTree) -> ParsedFile:
         return ParsedFile(file, None, tuple(sorted([*codes, *schema], key=_position)))
     impossible = [
         error(located.locate(path), code, message)
-        for path, code, message in never_met(program, oncotree)
+        for path, code, message in (*never_met(program, oncotree), *engine_refusals(program))
     ]
     errors = tuple(sorted([*codes, *impossible], key=_position))
     return ParsedFile(file, None if errors else program, errors)

@@ -7,31 +7,43 @@ holds, and the engine of a replaced rule set is closed once its last reader is d
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from rarematch.common.rule_errors import RuleError
+from rarematch.eligibility.domain.engine import EngineError
 from rarematch.eligibility.domain.evaluate import CompiledRules, compile_rules
 from rarematch.eligibility.domain.oncotree import OncoTree
-from rarematch.eligibility.rulebook.files import read_program_files
-from rarematch.eligibility.rulebook.parse import parse_rule_files
+from rarematch.eligibility.rulebook.validate import Validation, validate
 
-__all__ = ["RuleStore", "RulesInvalid", "load_rules"]
+__all__ = ["RuleStore", "RulesInvalid", "compile_validated", "load_rules"]
 
 
 class RulesInvalid(ValueError):
-    def __init__(self, errors: list[RuleError]) -> None:
+    def __init__(self, errors: Sequence[RuleError]) -> None:
         super().__init__("\n".join(map(str, errors)))
-        self.errors = errors
+        self.errors = list(errors)
 
 
 def load_rules(rules_dir: Path, oncotree: OncoTree) -> CompiledRules:
-    """Parse, validate and compile every program file; raise RulesInvalid listing all errors."""
-    rule_set, errors = parse_rule_files(read_program_files(rules_dir), oncotree)
-    if rule_set is None:
-        raise RulesInvalid(errors)
-    return compile_rules(rule_set.programs, rule_set.version, oncotree)
+    """Validate and compile a rules directory; raise RulesInvalid listing every error."""
+    return compile_validated(validate(rules_dir, oncotree), oncotree)
+
+
+def compile_validated(validation: Validation, oncotree: OncoTree) -> CompiledRules:
+    """Compile what `validate` accepted. An engine refusal the checks did not foresee is still
+    an error at the program's file, never an exception of the engine's own."""
+    if validation.rule_set is None:
+        raise RulesInvalid(validation.errors)
+    rule_set = validation.rule_set
+    try:
+        return compile_rules(rule_set.programs, rule_set.version, oncotree)
+    except EngineError as error:
+        file = next((f for pid, f in rule_set.files.items() if f":{pid}" in str(error)), "rules")
+        raise RulesInvalid(
+            [RuleError(file, 1, 1, "engine_refused", f"{error}: simplify the criteria")]
+        ) from error
 
 
 class RuleStore:

@@ -1,0 +1,127 @@
+"""The hot-reload watcher on a real directory: no edit can stop it, and an unchanged file
+is not recompiled (no broker: the watcher and the rule store only)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from rarematch.eligibility.adapters import rules_watcher
+from rarematch.eligibility.adapters.rules_watcher import Reload, watch_rules
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.store import RuleStore, load_rules
+from tests.unit.test_rules_validation import _criterion, _deep_any, _program
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE_S = 10.0
+
+
+def reloads(result: Reload) -> float:
+    value = REGISTRY.get_sample_value("rarematch_rules_reloads_total", {"result": result.value})
+    return value or 0.0
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, poke: Callable[[], None] | None = None
+) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
+        if poke:
+            poke()
+        time.sleep(0.1)
+
+
+class Watched:
+    def __init__(self, rules_dir: Path, store: RuleStore) -> None:
+        self.rules_dir, self.store = rules_dir, store
+        self.file = rules_dir / "programs" / "watched.yaml"
+
+    def write(self, text: str) -> None:
+        self.file.write_text(text, encoding="utf-8")
+
+    def edit_and_wait(self, text: str, result: Reload) -> None:
+        before = reloads(result)
+        self.write(text)
+        wait_until(lambda: reloads(result) > before, f"a reload counted as {result.value}")
+
+
+GOOD = _program(_criterion("adult", "    age: {min_years: 18}\n"))
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[Watched]:
+    rules_dir = tmp_path / "rules"
+    (rules_dir / "programs").mkdir(parents=True)
+    shutil.copy(REPO / "rules" / "routing.yaml", rules_dir)
+    (rules_dir / "programs" / "watched.yaml").write_text(GOOD, encoding="utf-8")
+    oncotree = bundled_oncotree()
+    store = RuleStore(load_rules(rules_dir, oncotree))
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch_rules, args=(store, rules_dir, oncotree, stop), daemon=True
+    )
+    thread.start()
+    state = Watched(rules_dir, store)
+    # Ready once a touch of the unchanged file is seen: the watch is registered.
+    before = reloads(Reload.UNCHANGED)
+    wait_until(lambda: reloads(Reload.UNCHANGED) > before, "the watcher started", state.file.touch)
+    yield state
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    store.current().engine.close()
+
+
+def test_an_engine_refused_edit_is_rejected_and_the_watcher_keeps_applying_edits(
+    watched: Watched,
+) -> None:
+    """Before: EngineError escaped the watcher thread; later good edits never applied."""
+    serving = watched.store.current().version
+    watched.edit_and_wait(_program(_criterion("deep", _deep_any(16))), Reload.REJECTED)
+    assert watched.store.current().version == serving
+    assert (REGISTRY.get_sample_value("rarematch_rules_errors") or 0) >= 1
+
+    watched.edit_and_wait(GOOD.replace("min_years: 18", "min_years: 21"), Reload.APPLIED)
+    assert watched.store.current().version != serving
+    assert REGISTRY.get_sample_value("rarematch_rules_errors") == 0
+
+
+def test_a_touched_but_unchanged_file_is_not_recompiled(
+    watched: Watched, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiles: list[object] = []
+    real = rules_watcher.compile_validated
+
+    def counting(*args: object, **kwargs: object) -> object:
+        compiles.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rules_watcher, "compile_validated", counting)
+    serving = watched.store.current()
+    watched.edit_and_wait(GOOD, Reload.UNCHANGED)
+    assert compiles == []
+    assert watched.store.current() is serving
+
+
+def test_an_unexpected_error_is_logged_counted_and_survived(
+    watched: Watched, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = rules_watcher.validate
+    calls = {"n": 0}
+
+    def broken_once(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a defect of ours")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rules_watcher, "validate", broken_once)
+    watched.edit_and_wait(GOOD.replace("min_years: 18", "min_years: 30"), Reload.FAILED)
+    watched.edit_and_wait(GOOD.replace("min_years: 18", "min_years: 40"), Reload.APPLIED)
