@@ -8,10 +8,12 @@ import uuid
 
 from rarematch.common.service import run_service
 from rarematch.common.settings import NotifierSettings
+from rarematch.common.watch import watch_directory
 from rarematch.notifier.adapters.memory_store import MemoryStore
 from rarematch.notifier.adapters.print_channel import PrintChannel
-from rarematch.notifier.adapters.routing_file import load_routing
 from rarematch.notifier.bootstrap import SERVICE, bootstrap
+from rarematch.notifier.dispatch import ChannelFactory
+from rarematch.notifier.domain.routing import Routing
 from rarematch.notifier.ports import Channel
 
 __all__ = ["main"]
@@ -27,18 +29,28 @@ def main(settings: NotifierSettings | None = None, dry_run: bool = False) -> Non
         )
 
     def start(stop: threading.Event) -> None:
-        if not dry_run:
-            bootstrap(settings).run(stop)
-            return
-        routing = load_routing(settings.rules_dir)
-
-        def printer(route: str, channel: str) -> Channel:
-            targets = ", ".join(routing.routes[route].email) if channel == "email" else channel
-            return PrintChannel(channel, route, targets)
-
-        bootstrap(settings, channels=printer, store=MemoryStore()).run(stop)
+        if dry_run:
+            loop, reloader = bootstrap(settings, channels=_printers, store=MemoryStore())
+        else:
+            loop, reloader = bootstrap(settings)
+        watcher = threading.Thread(
+            target=watch_directory,
+            args=(settings.rules_dir, stop, reloader.reload),
+            name="routing-watcher",
+            daemon=True,
+        )
+        watcher.start()
+        loop.run(stop)
 
     run_service(SERVICE, settings.log_level, settings.notifier_metrics_port, start)
+
+
+def _printers(routing: Routing) -> ChannelFactory:
+    def printer(route: str, channel: str) -> Channel:
+        targets = ", ".join(routing.routes[route].email) if channel == "email" else channel
+        return PrintChannel(channel, route, targets)
+
+    return printer
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,19 +16,19 @@ from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.topics import Topics
 from rarematch.common.settings import NotifierSettings
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.notifier.adapters.apprise_channel import AppriseChannel
-from rarematch.notifier.adapters.routing_file import load_routing
+from rarematch.notifier.adapters.routing_watcher import RoutingReloader, load_valid_routing
 from rarematch.notifier.adapters.smtp_channel import SmtpChannel
 from rarematch.notifier.adapters.store import STORE_UNAVAILABLE, open_store
 from rarematch.notifier.adapters.webhook_channel import WebhookChannel
-from rarematch.notifier.dispatch import Dispatcher, RetryPolicy
+from rarematch.notifier.dispatch import ChannelFactory, Dispatcher, RetryPolicy
 from rarematch.notifier.domain.routing import Routing
 from rarematch.notifier.ports import Channel, Store
 
 __all__ = ["SERVICE", "bootstrap", "real_channels"]
 
 SERVICE = "notifier"
-ChannelFactory = Callable[[str, str], Channel]
 
 
 def real_channels(settings: NotifierSettings, routing: Routing) -> ChannelFactory:
@@ -49,12 +50,18 @@ def real_channels(settings: NotifierSettings, routing: Routing) -> ChannelFactor
 
 def bootstrap(
     settings: NotifierSettings,
-    channels: ChannelFactory | None = None,
+    channels: Callable[[Routing], ChannelFactory] | None = None,
     store: Store | None = None,
     consumer: Consumer | None = None,
     producer: Producer | None = None,
-) -> KafkaLoop:
-    routing = load_routing(settings.rules_dir)
+) -> tuple[KafkaLoop, RoutingReloader]:
+    """Validate the rules directory first (as the eligibility service does), then connect.
+
+    `channels` builds the channel factory for a routing; it is called again on every reload.
+    """
+    oncotree = bundled_oncotree()
+    routing, routing_version = load_valid_routing(settings.rules_dir, oncotree)
+    build_channels = channels or functools.partial(real_channels, settings)
     topics = Topics.from_settings(settings)
     if store is None:
         url = settings.notifier_database_url
@@ -63,7 +70,7 @@ def bootstrap(
         )
     dispatcher = Dispatcher(
         routing=routing,
-        channel=channels or real_channels(settings, routing),
+        channel=build_channels(routing),
         store=store,
         executor=ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver"),
         dead_letter_topic=settings.notifications_dead_letter_topic,
@@ -85,7 +92,10 @@ def bootstrap(
             topics.matches.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
         )
-    return KafkaLoop(
+    reloader = RoutingReloader(
+        dispatcher, settings.rules_dir, oncotree, build_channels, routing_version
+    )
+    loop = KafkaLoop(
         SERVICE,
         topics.matches,
         topics.matches_dead_letter.name,
@@ -96,3 +106,4 @@ def bootstrap(
         tick=dispatcher.flush_digests,
         transport_errors=(KafkaError, *STORE_UNAVAILABLE),
     )
+    return loop, reloader

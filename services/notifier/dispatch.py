@@ -30,7 +30,10 @@ from rarematch.notifier.domain.render import render_decision, render_digest
 from rarematch.notifier.domain.routing import Routing
 from rarematch.notifier.ports import Channel, DeliveryError, DigestEntry, Notification, Store
 
-__all__ = ["Dispatcher", "RetryPolicy"]
+__all__ = ["ChannelFactory", "Dispatcher", "RetryPolicy"]
+
+ChannelFactory = Callable[[str, str], Channel]
+"""(route, channel name) -> the channel that delivers to that route."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class RetryPolicy:
 @dataclass
 class Dispatcher:
     routing: Routing
-    channel: Callable[[str, str], Channel]
+    channel: ChannelFactory
     """(route, channel name) -> the channel that delivers to that route."""
     store: Store
     executor: Executor
@@ -56,27 +59,39 @@ class Dispatcher:
     per_channel_limit: int = 4
     sleep: Callable[[float], None] = time.sleep
     _limits: dict[str, threading.Semaphore] = field(default_factory=dict)
+    _swap: threading.Lock = field(default_factory=threading.Lock)
+
+    def replace_routing(self, routing: Routing, channel: ChannelFactory) -> None:
+        """Route from now on with `routing` (a reload); deliveries in flight finish as begun."""
+        with self._swap:
+            self.routing, self.channel = routing, channel
+
+    def _routes(self) -> tuple[Routing, ChannelFactory]:
+        with self._swap:
+            return self.routing, self.channel
 
     def handle_batch(self, batch: list[tuple[Envelope, Inbound]]) -> list[Outbound]:
         """Deliver everything a batch of match events owes; return dead letters to produce."""
+        routing, channel = self._routes()
         immediate: dict[str, tuple[Delivery, Inbound]] = {}
         for envelope, inbound in batch:
             assert isinstance(envelope.body, MatchDecided)
-            for delivery in deliveries_for(envelope.body, self.routing):
-                if self.routing.routes[delivery.route].mode == "digest":
+            for delivery in deliveries_for(envelope.body, routing):
+                if routing.routes[delivery.route].mode == "digest":
                     self._queue_for_digest(delivery)
                 else:
                     immediate.setdefault(delivery.key, (delivery, inbound))  # same key once
         futures = [
-            self.executor.submit(self._deliver, delivery, inbound)
+            self.executor.submit(self._deliver, delivery, inbound, channel)
             for delivery, inbound in immediate.values()
         ]
         return [letter for future in futures if (letter := future.result()) is not None]
 
     def flush_digests(self) -> list[Outbound]:
         """Send every digest whose window has passed; return dead letters for failed ones."""
+        routing, channel = self._routes()
         letters: list[Outbound] = []
-        for name, route in self.routing.routes.items():
+        for name, route in routing.routes.items():
             oldest = self.store.oldest_digest_entry(name) if route.mode == "digest" else None
             if oldest is None or self.now() - oldest < route.digest_window:
                 continue
@@ -91,7 +106,7 @@ class Dispatcher:
             notification = render_digest(name, decisions, oldest, digest_id, self.case_url_template)
             for channel_name in route.channels:
                 key = f"digest|{name}|{digest_id}|{channel_name}"
-                error = self._send_once(key, name, channel_name, notification)
+                error = self._send_once(channel, key, name, channel_name, notification)
                 if error is not None:
                     letters.append(self._digest_letter(name, channel_name, notification, error))
             self.store.remove_digest_entries(name, [e.key for e in entries])
@@ -106,12 +121,15 @@ class Dispatcher:
         self.store.add_digest_entry(delivery.route, entry)
         self.store.complete(key, self.now())  # the entry is persisted: it will be sent
 
-    def _deliver(self, delivery: Delivery, inbound: Inbound) -> Outbound | None:
+    def _deliver(
+        self, delivery: Delivery, inbound: Inbound, channel: ChannelFactory
+    ) -> Outbound | None:
         notification = render_decision(
             delivery.decision, delivery.message_id, self.case_url_template
         )
         decision = delivery.decision
         error = self._send_once(
+            channel,
             delivery.key,
             delivery.route,
             delivery.channel,
@@ -132,7 +150,13 @@ class Dispatcher:
         )
 
     def _send_once(
-        self, key: str, route: str, channel_name: str, notification: Notification, **ids: str
+        self,
+        channel: ChannelFactory,
+        key: str,
+        route: str,
+        channel_name: str,
+        notification: Notification,
+        **ids: str,
     ) -> DeliveryError | None:
         """Send unless already sent; None when sent (or skipped), the error when dead-lettered.
 
@@ -148,7 +172,7 @@ class Dispatcher:
         try:
             with self._limit(channel_name):
                 deliver_with_retry(
-                    self.channel(route, channel_name),
+                    channel(route, channel_name),
                     notification,
                     attempts=self.retry.attempts,
                     base_delay_s=self.retry.base_delay_s,

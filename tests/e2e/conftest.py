@@ -62,7 +62,7 @@ def stack(kafka_bootstrap: str, mail: MailCatcher, tmp_path: Path) -> Iterator[S
         notifications_dead_letter_topic=f"t{run}.notifications.DLT",
     )
     loop, _ = bootstrap_eligibility(eligibility)
-    with running(loop), running(bootstrap_notifier(notifier)):
+    with running(loop), running(bootstrap_notifier(notifier)[0]):
         yield Stack(eligibility, notifier, mail)
 
 

@@ -75,7 +75,7 @@ def settings_for(
 
 def rules_dir(tmp_path: Path, routing: str) -> Path:
     rules = tmp_path / "rules"
-    rules.mkdir()
+    (rules / "programs").mkdir(parents=True)  # the notifier validates the whole directory
     (rules / "routing.yaml").write_text(routing)
     return rules
 
@@ -94,7 +94,7 @@ def publish(settings: NotifierSettings, decisions: list[MatchDecided]) -> None:
 
 @contextmanager
 def notifier(settings: NotifierSettings) -> Iterator[None]:
-    with running(bootstrap(settings)):
+    with running(bootstrap(settings)[0]):
         yield
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from rarematch.common.watch import Reload
 from rarematch.eligibility.adapters import rules_watcher
-from rarematch.eligibility.adapters.rules_watcher import Reload, watch_rules
+from rarematch.eligibility.adapters.rules_watcher import watch_rules
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.rulebook.store import RuleStore, load_rules
 from tests.unit.test_rules_validation import _criterion, _deep_any, _program

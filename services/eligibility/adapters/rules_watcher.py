@@ -1,53 +1,29 @@
-"""Hot reload: watch `rules/`, validate and compile the whole set, then swap or keep the old one.
-
-Nothing a rule author writes can stop the watcher: every failure is logged, counted and
-leaves the serving rule set in place, and the watch itself is restarted if it breaks.
-"""
+"""Hot reload of the eligibility service: validate and compile the whole rules directory,
+then swap it in, or keep serving the old set (rarematch.common.watch keeps the watch alive)."""
 
 from __future__ import annotations
 
+import functools
 import threading
-from enum import StrEnum
 from pathlib import Path
-
-from watchfiles import watch
 
 from rarematch.common import metrics
 from rarematch.common.logging import get_logger
+from rarematch.common.watch import Reload, guarded_reload, watch_directory
 from rarematch.eligibility.domain.oncotree import OncoTree
 from rarematch.eligibility.rulebook.store import RulesInvalid, RuleStore, compile_validated
 from rarematch.eligibility.rulebook.validate import validate
 
-__all__ = ["Reload", "reload_rules", "watch_rules"]
+__all__ = ["reload_rules", "watch_rules"]
 
-_RESTART_DELAY_S = 1.0
 _HINT = "fix the files; `rarematch rules lint` shows the same errors"
-
-
-class Reload(StrEnum):
-    """The result label of `rarematch_rules_reloads_total`."""
-
-    APPLIED = "applied"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    """Not the files' fault: an error of ours, logged by type."""
 
 
 def reload_rules(store: RuleStore, rules_dir: Path, oncotree: OncoTree) -> Reload:
     """Validate `rules_dir`; compile and swap it in when valid and changed, else keep serving."""
-    try:
-        result = _reload(store, rules_dir, oncotree)
-    except Exception as error:  # the watcher must outlive any defect of ours
-        get_logger().exception(
-            "rules_reload_failed",
-            error_type=type(error).__name__,
-            serving_version=store.current().version,
-        )
-        metrics.RULES_ERRORS.set(1)
-        result = Reload.FAILED
-    metrics.RULES_RELOADS.labels(result.value).inc()
-    return result
+    return guarded_reload(
+        functools.partial(_reload, store, rules_dir, oncotree), lambda: store.current().version
+    )
 
 
 def _reload(store: RuleStore, rules_dir: Path, oncotree: OncoTree) -> Reload:
@@ -85,14 +61,4 @@ def watch_rules(
     store: RuleStore, rules_dir: Path, oncotree: OncoTree, stop: threading.Event
 ) -> None:
     """Reload on every settled batch of file changes under `rules_dir`, until `stop` is set."""
-    log = get_logger()
-    while not stop.is_set():
-        log.info("rules_watch_started", rules_dir=str(rules_dir))
-        try:
-            for _changes in watch(rules_dir, stop_event=stop, debounce=300, raise_interrupt=False):
-                reload_rules(store, rules_dir, oncotree)
-        except Exception as error:  # e.g. the directory was removed: wait, then watch again
-            log.error(
-                "rules_watch_failed", error_type=type(error).__name__, rules_dir=str(rules_dir)
-            )
-            stop.wait(_RESTART_DELAY_S)
+    watch_directory(rules_dir, stop, lambda: reload_rules(store, rules_dir, oncotree))

@@ -7,7 +7,7 @@ holds, and the engine of a replaced rule set is closed once its last reader is d
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,15 +15,9 @@ from rarematch.common.rule_errors import RuleError
 from rarematch.eligibility.domain.engine import EngineError
 from rarematch.eligibility.domain.evaluate import CompiledRules, compile_rules
 from rarematch.eligibility.domain.oncotree import OncoTree
-from rarematch.eligibility.rulebook.validate import Validation, validate
+from rarematch.eligibility.rulebook.validate import RulesInvalid, Validation, validate
 
 __all__ = ["RuleStore", "RulesInvalid", "compile_validated", "load_rules"]
-
-
-class RulesInvalid(ValueError):
-    def __init__(self, errors: Sequence[RuleError]) -> None:
-        super().__init__("\n".join(map(str, errors)))
-        self.errors = list(errors)
 
 
 def load_rules(rules_dir: Path, oncotree: OncoTree) -> CompiledRules:

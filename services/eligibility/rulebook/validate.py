@@ -22,10 +22,18 @@ from rarematch.eligibility.rulebook.parse import RuleSet, parse_rule_files
 from rarematch.notifier.adapters.routing_file import ROUTING_FILE, parse_routing
 from rarematch.notifier.domain.routing import Routing
 
-__all__ = ["Validation", "validate", "validate_paths", "validate_sources"]
+__all__ = ["RulesInvalid", "Validation", "validate", "validate_paths", "validate_sources"]
 
 Source = tuple[str, bytes]
 """(path as shown to authors, content)."""
+
+
+class RulesInvalid(ValueError):
+    """The rules directory has errors: every one of them, each with file:line:col."""
+
+    def __init__(self, errors: Sequence[RuleError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = list(errors)
 
 
 @dataclass(frozen=True)
