@@ -348,7 +348,11 @@ class TestDecodeErrors:
                 {"case_id": DEFAULT_CASE_ID, "hla_alleles": ["A*02:01", "SENTINEL"]},
                 "data.hla_alleles.1",
             ),
-            ({"case_id": DEFAULT_CASE_ID, "patient_name": "SENTINEL"}, "data.patient_name"),
+            ({"case_id": DEFAULT_CASE_ID, "SENTINEL_NAME": "SENTINEL"}, "data.<unknown field>"),
+            (
+                {"case_id": DEFAULT_CASE_ID, "diagnosis": {"oncotree_code": "SYNS", "SENTINEL": 1}},
+                "data.diagnosis.<unknown field>",
+            ),
             (
                 {
                     "case_id": DEFAULT_CASE_ID,
@@ -378,6 +382,7 @@ class TestDecodeErrors:
         assert str(error).startswith(f"{path}: ")
         for secret in ("SENTINEL", "sentinel", "987654", "thirty", "123.456", "77"):
             assert secret not in str(error)
+            assert secret not in error.reason
 
     @pytest.mark.parametrize("body", [[1, 2], "a string", 42, None])
     def test_json_that_is_not_an_object_is_a_schema_violation(self, body: Any) -> None:
@@ -394,9 +399,18 @@ class TestDecodeErrors:
         assert "24" not in str(error)
 
     def test_key_mismatch(self) -> None:
-        record = wire_case(make_case(), key="some-other-case")
+        record = wire_case(make_case(), key="Jane Doe 1961-04-02")
         error = decode_error(record)
         assert error.reason == "key_mismatch"
+        assert "Jane" not in str(error)
+        assert make_case().case_id not in str(error)
+
+    def test_header_values_are_not_echoed(self) -> None:
+        record = wire_case(make_case())
+        for name, value in (("ce_type", b"Jane Doe"), ("content-type", b"text/Jane Doe")):
+            headers = tuple((n, value if n == name else v) for n, v in record.headers)
+            error = decode_error(WireRecord(record.key, record.value, headers))
+            assert "Jane" not in str(error), name
 
     def test_key_mismatch_also_applies_to_withdrawals(self) -> None:
         record = encode(CASE_WITHDRAWN, CaseWithdrawn(case_id="c-1"), key="c-2", source=TEST_SOURCE)

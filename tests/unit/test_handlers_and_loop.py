@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.contextvars
+import structlog.testing
 from kafka.errors import KafkaTimeoutError
 
 from rarematch.common.contracts import (
@@ -276,3 +278,36 @@ def test_a_heterozygous_hla_case_is_matched(loop: KafkaLoop) -> None:
     case = Case.model_validate({**data, "hla_alleles": ["A*02:01", "A*02:06"]})
     decided = matches(loop.process(inbound(wire_case(case))))
     assert ("TECELRA-US", Outcome.ELIGIBLE) in [(d.program_id, d.outcome) for d in decided]
+
+
+# --- privacy -----------------------------------------------------------------------------------
+
+NAME = "Jane Doe 1961"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        lambda r: WireRecord(NAME.encode(), r.value, r.headers),  # a key that is not a case id
+        lambda r: WireRecord(
+            r.key, b'{"case_id": "case-sarc-0001", "Jane Doe 1961": 1}', r.headers
+        ),
+        lambda r: with_headers(r, replace={"ce_type": NAME.encode()}),
+    ],
+    ids=["key", "unknown-field-name", "header-value"],
+)
+def test_nothing_taken_from_a_bad_record_reaches_logs_or_dead_letter_headers(
+    loop: KafkaLoop, record: Callable[[WireRecord], WireRecord]
+) -> None:
+    original = inbound(record(valid_record()))
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logs:
+        [dead] = loop.process(original)
+    headers = [(n, v) for n, v in dead.record.headers if n.startswith("dlq_")]
+    assert "Jane" not in repr(headers)
+    assert logs, "the dead letter is logged"
+    assert "Jane" not in repr(logs)
+
+
+def test_a_case_id_key_is_logged() -> None:
+    assert inbound(valid_record()).case_id == "case-sarc-0001"
+    assert inbound(WireRecord(NAME.encode(), b"{}", ())).case_id is None

@@ -6,6 +6,7 @@ eligibility service treats as unknown, never as false. An empty list means "repo
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rarematch.common.contracts.therapy import TherapyClass
 
 __all__ = [
+    "CASE_ID_PATTERN",
     "Age",
     "AntigenResult",
     "Biomarkers",
@@ -25,12 +27,20 @@ __all__ = [
     "PerformanceScore",
     "SomaticVariant",
     "TreatmentHistory",
+    "is_case_id",
 ]
+
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+def is_case_id(text: str) -> bool:
+    return re.fullmatch(CASE_ID_PATTERN, text) is not None
+
 
 CaseId = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        pattern=CASE_ID_PATTERN,
         description="Pseudonymous case id (no names, MRNs or contact details); the Kafka key.",
         examples=["case-000123"],
     ),

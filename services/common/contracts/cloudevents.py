@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,6 +11,7 @@ from datetime import UTC, datetime
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from rarematch.common.contracts import EVENT_BODIES
 
@@ -102,12 +105,10 @@ def decode(record: WireRecord, accept: frozenset[str]) -> Envelope:
         raise DecodeError("bad_specversion", "ce_specversion must be 1.0 (CloudEvents 1.0)")
     event_type = headers["ce_type"].decode("utf-8", "replace")
     if event_type not in accept:
-        raise DecodeError(
-            "unknown_type", f"ce_type '{event_type}' is not one of {', '.join(sorted(accept))}"
-        )
+        raise DecodeError("unknown_type", f"ce_type is not one of {', '.join(sorted(accept))}")
     content_type = headers.get("content-type", JSON.encode()).decode("utf-8", "replace")
     if content_type.split(";")[0].strip() != JSON:
-        raise DecodeError("bad_content_type", f"content-type '{content_type}' is not {JSON}")
+        raise DecodeError("bad_content_type", f"content-type is not {JSON}")
     if not record.value:
         raise DecodeError("empty_body", "record has no value; expected a JSON body")
     try:  # attributes only: the body is parsed once, by pydantic, below
@@ -115,14 +116,17 @@ def decode(record: WireRecord, accept: frozenset[str]) -> Envelope:
             ce_kafka.KafkaMessage(headers=headers, key=record.key, value=b"")
         )
     except Exception as error:  # the SDK's attribute errors share no base class
-        raise DecodeError("bad_attributes", f"invalid CloudEvents attributes: {error}") from error
+        raise DecodeError(
+            "bad_attributes",
+            f"invalid CloudEvents attributes ({type(error).__name__}): check ce_id, ce_source, "
+            "ce_time (RFC 3339) and ce_subject",
+        ) from error
     body = _validate_body(EVENT_BODIES[event_type], record.value)
     case_id = getattr(body, "case_id", None)
     if case_id is not None and record.key is not None and record.key != case_id.encode():
         raise DecodeError(
             "key_mismatch",
-            f"record key '{record.key.decode('utf-8', 'replace')}' differs from data.case_id "
-            f"'{case_id}': key every event by its case id",
+            "the record key differs from data.case_id: key every event by its case id",
         )
     return Envelope(event_type, event.get_id(), event.get_source(), body)
 
@@ -136,15 +140,62 @@ def _validate_body(model: type[BaseModel], value: bytes) -> BaseModel:
         return model.model_validate_json(value)
     except ValidationError as error:
         reason = "bad_json" if _is_json_syntax_error(error) else "schema_violation"
-        raise DecodeError(reason, describe_validation_error(error)) from error
+        raise DecodeError(reason, describe_validation_error(error, from_record=True)) from error
 
 
 def _is_json_syntax_error(error: ValidationError) -> bool:
     return any(item["type"] in {"json_invalid", "json_type"} for item in error.errors())
 
 
-def describe_validation_error(error: ValidationError, prefix: str = "data") -> str:
-    """Pydantic errors as `data.field.path: message` lines, the shape the DLT carries."""
+def describe_validation_error(
+    error: ValidationError, prefix: str = "data", *, from_record: bool = False
+) -> str:
+    """Pydantic errors as `data.field.path: message` lines, the shape the DLT carries.
+
+    `from_record`: the text goes into logs and dead-letter headers, so a path element that is
+    not a name of the schema (an unknown field, a mapping key) is withheld: it was written by
+    whoever produced the record and may be anything, a patient's name included.
+    """
     return "; ".join(
-        f"{'.'.join([prefix, *map(str, item['loc'])])}: {item['msg']}" for item in error.errors()
+        f"{'.'.join([prefix, *_path(item, from_record)])}: {item['msg']}"
+        for item in error.errors(include_input=False, include_url=False)
     )
+
+
+_UNKNOWN_FIELD = "<unknown field>"
+
+
+def _path(item: ErrorDetails, from_record: bool) -> list[str]:
+    parts = [str(part) for part in item["loc"]]
+    if not from_record:
+        return parts
+    if item["type"] == "extra_forbidden" and parts:
+        parts[-1] = _UNKNOWN_FIELD
+    known = _schema_names()
+    return [
+        part if part.isdigit() or part in known or part == _UNKNOWN_FIELD else "<key>"
+        for part in parts
+    ]
+
+
+@functools.cache
+def _schema_names() -> frozenset[str]:
+    """Every field name and alias of every event body model, nested models included."""
+    names: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    pending: list[type[BaseModel]] = list(EVENT_BODIES.values())
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            names.update(n for n in (name, info.alias) if n)
+            pending.extend(_models_in(info.annotation))
+    return frozenset(names)
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]

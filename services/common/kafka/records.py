@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rarematch.common.contracts.case import is_case_id
 from rarematch.common.contracts.cloudevents import WireRecord
 
 __all__ = ["Inbound", "Outbound", "RecordRejected"]
@@ -19,6 +20,12 @@ class Inbound:
     @property
     def key_text(self) -> str | None:
         return self.record.key.decode("utf-8", "replace") if self.record.key is not None else None
+
+    @property
+    def case_id(self) -> str | None:
+        """The key when it is a well-formed case id; anything else is never logged."""
+        key = self.key_text
+        return key if key is not None and is_case_id(key) else None
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ class KafkaLoop:
 
     def _receive(self, inbound: Inbound) -> Envelope:
         """Log context and count for the record, then decode it (raises DecodeError)."""
-        bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.key_text)
+        bind_record(inbound.topic, inbound.partition, inbound.offset, inbound.case_id)
         metrics.RECORDS_CONSUMED.labels(self.service, inbound.topic).inc()
         return decode(inbound.record, self.source.event_types)
 
