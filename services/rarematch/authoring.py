@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rarematch.common.contracts import Case, CriterionStatus
-from rarematch.common.contracts.cloudevents import describe_validation_error
+from rarematch.common.contracts.cloudevents import describe_validation_error, parse_body
 from rarematch.common.rule_errors import RuleError
 from rarematch.eligibility.domain.evaluate import CompiledRules, decide_program
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
@@ -103,7 +103,7 @@ def explain(
 ) -> None:
     """Explain a case against every program (or one): each criterion and the roll-up."""
     try:
-        case = Case.model_validate_json(case_file.read_bytes())
+        case = parse_body(Case, case_file.read_bytes())
     except OSError as unreadable:
         _fail(f"{case_file}: {unreadable.strerror}")
     except ValidationError as invalid:

@@ -21,6 +21,7 @@ import yaml
 
 from rarematch import localkafka
 from rarematch.common.contracts import Case, Outcome
+from rarematch.common.contracts.cloudevents import parse_body
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.settings import KafkaSettings
 from rarematch.eligibility.domain.evaluate import evaluate
@@ -96,7 +97,7 @@ def _expected_deliveries(rules_dir: Path, files: list[Path]) -> tuple[int, int]:
         channels = [
             delivery.channel
             for file in files
-            for decision in evaluate(Case.model_validate_json(file.read_bytes()), rules, now)
+            for decision in evaluate(parse_body(Case, file.read_bytes()), rules, now)
             if decision.outcome is not Outcome.INELIGIBLE
             for delivery in deliveries_for(decision, routing)
         ]

@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 from pydantic import ValidationError
 
 from rarematch.common.contracts import CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN, EVENT_BODIES
-from rarematch.common.contracts.cloudevents import describe_validation_error, encode
+from rarematch.common.contracts.cloudevents import describe_validation_error, encode, parse_body
 
 __all__ = ["EVENT_TYPES", "PublishError", "case_files", "publish_cases"]
 
@@ -36,7 +36,7 @@ def publish_cases(files: list[Path], bootstrap: str, topic: str, event: str) -> 
     bodies = []
     for file in files:
         try:
-            bodies.append(model.model_validate_json(file.read_bytes()))
+            bodies.append(parse_body(model, file.read_bytes()))
         except ValidationError as error:
             raise PublishError(f"{file}: {describe_validation_error(error)}") from error
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")

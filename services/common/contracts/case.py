@@ -6,10 +6,12 @@ eligibility service treats as unknown, never as false. An empty list means "repo
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from rarematch.common.contracts.therapy import TherapyClass
 
@@ -37,6 +39,15 @@ def is_case_id(text: str) -> bool:
     return re.fullmatch(CASE_ID_PATTERN, text) is not None
 
 
+@functools.cache
+def _int_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if info.annotation is int or int in typing.get_args(info.annotation)
+    )
+
+
 CaseId = Annotated[
     str,
     Field(
@@ -52,7 +63,17 @@ GeneSymbol = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers_are_integers(cls, value: object, info: ValidationInfo) -> object:
+        """JSON Schema's `integer` is any number without a fraction (`3.0` too). Bodies are
+        read strictly, so a whole float given for an integer field is made an int here, and
+        anything else is left for strict validation to refuse."""
+        if isinstance(value, float) and value.is_integer() and info.field_name in _int_fields(cls):
+            return int(value)
+        return value
 
 
 class Age(_Strict):

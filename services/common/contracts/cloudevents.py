@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
 import typing
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from rarematch.common.contracts import EVENT_BODIES
 
@@ -22,8 +24,12 @@ __all__ = [
     "Envelope",
     "WireRecord",
     "decode",
+    "describe_validation_error",
     "encode",
+    "parse_body",
 ]
+
+Body = TypeVar("Body", bound=BaseModel)
 
 MAX_RECORD_BYTES = 1024 * 1024
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type")
@@ -137,10 +143,64 @@ def _header_map(headers: tuple[tuple[str, bytes], ...]) -> dict[str, bytes]:
 
 def _validate_body(model: type[BaseModel], value: bytes) -> BaseModel:
     try:
-        return model.model_validate_json(value)
+        return parse_body(model, value)
     except ValidationError as error:
-        reason = "bad_json" if _is_json_syntax_error(error) else "schema_violation"
-        raise DecodeError(reason, describe_validation_error(error, from_record=True)) from error
+        raise DecodeError(
+            _reason(error), describe_validation_error(error, from_record=True)
+        ) from error
+
+
+def parse_body(model: type[Body], value: bytes | str) -> Body:
+    """A JSON body from outside, read as strictly as the published JSON Schema reads it: no
+    coercion (`"12"` and `true` are not numbers), no NaN or infinity, no key given twice.
+
+    Every reader of bodies from files or records uses this: the service, `rarematch publish`,
+    `explain` and program tests accept exactly the same bodies.
+    """
+    _reject_duplicate_keys(value)
+    return model.model_validate_json(value, strict=True)
+
+
+def _reject_duplicate_keys(value: bytes | str) -> None:
+    """json.loads with hooks, only to find what the validating parser forgives: a repeated key
+    (the last would win, so a second `case_id` would pass the key check) and NaN/Infinity."""
+    try:
+        json.loads(value, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _Refused as refused:
+        raise ValidationError.from_exception_data(
+            "body", [InitErrorDetails(type=refused.error, loc=(), input=None)]
+        ) from None
+    except ValueError:
+        pass  # malformed JSON: the validating parser reports it with its position
+
+
+class _Refused(Exception):
+    def __init__(self, error: PydanticCustomError) -> None:
+        self.error = error
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Refused(
+            PydanticCustomError(
+                "duplicate_key", "an object gives the same key twice: give each key once"
+            )
+        )
+    return result
+
+
+def _no_constant(name: str) -> object:
+    raise _Refused(
+        PydanticCustomError("json_invalid", "Invalid JSON: NaN and Infinity are not JSON numbers")
+    )
+
+
+def _reason(error: ValidationError) -> str:
+    types = {item["type"] for item in error.errors()}
+    if "duplicate_key" in types:
+        return "duplicate_key"
+    return "bad_json" if _is_json_syntax_error(error) else "schema_violation"
 
 
 def _is_json_syntax_error(error: ValidationError) -> bool:

@@ -28,7 +28,7 @@ class CriterionStatus(StrEnum):
 class CriterionResult(BaseModel):
     """What one criterion said about the case, with the value it looked at."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     criterion_id: str
     section: Literal["inclusion", "exclusion"]
@@ -44,7 +44,7 @@ class CriterionResult(BaseModel):
 class MatchDecided(BaseModel):
     """Body of `match.decided`: only what a coordinator needs, never the case itself."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     case_id: CaseId
     program_id: str

@@ -69,7 +69,7 @@ Region = Literal["EU", "EEA", "UK", "North_America", "Greater_China"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AgeCheck(_Model):
@@ -304,7 +304,9 @@ CHECK_FIELDS = (
 class CheckNode(_Model):
     """Exactly one check, or a composition: `all` / `any` of several, or `not` one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     age: AgeCheck | None = None
     sex: SexCheck | None = None
@@ -410,7 +412,7 @@ class Program(_Model):
     """One program file: who runs it, where, whom to notify, and its criteria."""
 
     id: str = Field(
-        pattern=r"^(NCT\d{8}|ISRCTN\d{8}|[A-Za-z0-9][A-Za-z0-9._-]{1,63})$",
+        pattern=r"^(NCT[0-9]{8}|ISRCTN[0-9]{8}|[A-Za-z0-9][A-Za-z0-9._-]{1,63})$",
         description="Registry id (NCT…, ISRCTN…) or a label id for an approved product",
     )
     title: str

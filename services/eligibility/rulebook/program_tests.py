@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from rarematch.common.contracts import CriterionStatus, MatchDecided
 from rarematch.common.contracts.case import Case
-from rarematch.common.contracts.cloudevents import describe_validation_error
+from rarematch.common.contracts.cloudevents import describe_validation_error, parse_body
 from rarematch.eligibility.domain.criteria import Program, ProgramTest
 from rarematch.eligibility.domain.evaluate import CompiledRules, decide_program
 
@@ -74,7 +74,7 @@ def _load_case(test: ProgramTest, folder: Path) -> Case:
     assert test.case_file is not None
     path = folder / test.case_file
     try:
-        return Case.model_validate_json(path.read_bytes())
+        return parse_body(Case, path.read_bytes())
     except ValidationError as error:
         raise ValueError(f"{path}: {describe_validation_error(error)}") from error
 
