@@ -47,7 +47,7 @@ WORKDIR /app
 COPY rules ./rules
 COPY examples ./examples
 USER 10001:10001
-# Prometheus /metrics: eligibility 9101, notifier 9102.
+# /metrics, /healthz, /readyz: eligibility 9101, notifier 9102 (RAREMATCH_METRICS_HOST opens them).
 EXPOSE 9101 9102
 ENTRYPOINT ["rarematch"]
 CMD ["--help"]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 __all__ = [
     "DEAD_LETTERED",
     "DELIVERY_SECONDS",
     "EVALUATION_SECONDS",
+    "KAFKA_CONNECTED",
+    "KAFKA_DISCONNECTS",
     "MATCH_EVENTS",
     "NOTIFICATIONS",
     "RECORDS_CONSUMED",
     "RULES_ERRORS",
     "RULES_RELOADS",
     "RULES_VERSION",
-    "serve_metrics",
     "set_rules_version",
 ]
 
@@ -39,6 +40,14 @@ RULES_ERRORS = Gauge(
     "rarematch_rules_errors", "Errors in the last rejected rule edit; 0 when the files are valid"
 )
 RULES_VERSION = Info("rarematch_rules", "The rule set being served")
+KAFKA_CONNECTED = Gauge(
+    "rarematch_kafka_connected",
+    "1 while the service's consumer holds a broker connection",
+    ["service"],
+)
+KAFKA_DISCONNECTS = Counter(
+    "rarematch_kafka_disconnects_total", "Times the broker connection was lost", ["service"]
+)
 NOTIFICATIONS = Counter(
     "rarematch_notifications_total",
     "Notification delivery attempts by channel and result "
@@ -55,9 +64,3 @@ DELIVERY_SECONDS = Histogram(
 
 def set_rules_version(version: str) -> None:
     RULES_VERSION.info({"version": version})
-
-
-def serve_metrics(port: int) -> None:
-    """Expose `/metrics` over HTTP on `port`; 0 disables it."""
-    if port:
-        start_http_server(port)

@@ -7,16 +7,21 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from rarematch.common.endpoints import serve_endpoints
+from rarematch.common.health import Health
 from rarematch.common.logging import configure_logging, get_logger
-from rarematch.common.metrics import serve_metrics
 
 __all__ = ["run_service"]
 
 
 def run_service(
-    name: str, log_level: str, metrics_port: int, start: Callable[[threading.Event], None]
+    name: str,
+    log_level: str,
+    endpoint: tuple[str, int],
+    start: Callable[[threading.Event, Health], None],
 ) -> None:
-    """Call `start(stop)` until it returns; SIGTERM/SIGINT set `stop` for a clean shutdown."""
+    """Call `start(stop, health)` until it returns; SIGTERM/SIGINT set `stop` for a clean
+    shutdown. `/metrics`, `/healthz` and `/readyz` are served on `endpoint` (host, port)."""
     configure_logging(name, log_level)
     stop = threading.Event()
 
@@ -26,6 +31,8 @@ def run_service(
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    serve_metrics(metrics_port)
-    get_logger().info("service_started", metrics_port=metrics_port)
-    start(stop)
+    health = Health()
+    host, port = endpoint
+    serve_endpoints(host, port, health)
+    get_logger().info("service_started", metrics_host=host, metrics_port=port)
+    start(stop, health)

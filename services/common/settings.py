@@ -23,6 +23,10 @@ class KafkaSettings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, description="For topics this service creates")
     topic_replication: int = Field(default=1, ge=1)
     log_level: str = "INFO"
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address of /metrics, /healthz and /readyz; 0.0.0.0 opens them to the network",
+    )
 
 
 class EligibilitySettings(KafkaSettings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from rarematch.common.health import Health
 from rarematch.common.logging import get_logger
 from rarematch.common.service import run_service
 from rarematch.common.settings import EligibilitySettings
@@ -17,8 +18,8 @@ __all__ = ["main"]
 def main(settings: EligibilitySettings | None = None) -> None:
     settings = settings or EligibilitySettings()
 
-    def start(stop: threading.Event) -> None:
-        loop, store = bootstrap(settings)
+    def start(stop: threading.Event, health: Health) -> None:
+        loop, store = bootstrap(settings, health=health)
         get_logger().info(
             "rules_loaded",
             rules_version=store.current().version,
@@ -33,7 +34,8 @@ def main(settings: EligibilitySettings | None = None) -> None:
         watcher.start()
         loop.run(stop)
 
-    run_service(SERVICE, settings.log_level, settings.eligibility_metrics_port, start)
+    endpoint = (settings.metrics_host, settings.eligibility_metrics_port)
+    run_service(SERVICE, settings.log_level, endpoint, start)
 
 
 if __name__ == "__main__":

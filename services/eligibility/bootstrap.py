@@ -7,6 +7,7 @@ import socket
 from datetime import UTC, datetime
 
 from rarematch.common import metrics
+from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.topics import Topics
@@ -24,9 +25,12 @@ def bootstrap(
     settings: EligibilitySettings,
     consumer: Consumer | None = None,
     producer: Producer | None = None,
+    health: Health | None = None,
 ) -> tuple[KafkaLoop, RuleStore]:
     """Load and compile the rules first (a broken rule set fails fast), then connect."""
+    health = health or Health()
     store = RuleStore(load_rules(settings.rules_dir, bundled_oncotree()))
+    health.rules_loaded = True
     metrics.set_rules_version(store.current().version)
     topics = Topics.from_settings(settings)
     if consumer is None or producer is None:
@@ -44,6 +48,12 @@ def bootstrap(
         matches_topic=topics.matches.name,
     )
     loop = KafkaLoop(
-        SERVICE, topics.cases, topics.cases_dead_letter.name, handler, consumer, producer
+        SERVICE,
+        topics.cases,
+        topics.cases_dead_letter.name,
+        handler,
+        consumer,
+        producer,
+        health=health,
     )
     return loop, store

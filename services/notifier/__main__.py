@@ -6,6 +6,7 @@ import sys
 import threading
 import uuid
 
+from rarematch.common.health import Health
 from rarematch.common.service import run_service
 from rarematch.common.settings import NotifierSettings
 from rarematch.common.watch import watch_directory
@@ -28,11 +29,13 @@ def main(settings: NotifierSettings | None = None, dry_run: bool = False) -> Non
             update={"notifier_group": f"{settings.notifier_group}-dry-run-{uuid.uuid4().hex[:8]}"}
         )
 
-    def start(stop: threading.Event) -> None:
+    def start(stop: threading.Event, health: Health) -> None:
         if dry_run:
-            loop, reloader = bootstrap(settings, channels=_printers, store=MemoryStore())
+            loop, reloader = bootstrap(
+                settings, channels=_printers, store=MemoryStore(), health=health
+            )
         else:
-            loop, reloader = bootstrap(settings)
+            loop, reloader = bootstrap(settings, health=health)
         watcher = threading.Thread(
             target=watch_directory,
             args=(settings.rules_dir, stop, reloader.reload),
@@ -42,7 +45,8 @@ def main(settings: NotifierSettings | None = None, dry_run: bool = False) -> Non
         watcher.start()
         loop.run(stop)
 
-    run_service(SERVICE, settings.log_level, settings.notifier_metrics_port, start)
+    endpoint = (settings.metrics_host, settings.notifier_metrics_port)
+    run_service(SERVICE, settings.log_level, endpoint, start)
 
 
 def _printers(routing: Routing) -> ChannelFactory:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.topics import Topics
@@ -54,6 +55,7 @@ def bootstrap(
     store: Store | None = None,
     consumer: Consumer | None = None,
     producer: Producer | None = None,
+    health: Health | None = None,
 ) -> tuple[KafkaLoop, RoutingReloader]:
     """Validate the rules directory first (as the eligibility service does), then connect.
 
@@ -61,6 +63,8 @@ def bootstrap(
     """
     oncotree = bundled_oncotree()
     routing, routing_version = load_valid_routing(settings.rules_dir, oncotree)
+    health = health or Health()
+    health.rules_loaded = True
     build_channels = channels or functools.partial(real_channels, settings)
     topics = Topics.from_settings(settings)
     if store is None:
@@ -105,5 +109,6 @@ def bootstrap(
         batch_handler=dispatcher.handle_batch,
         tick=dispatcher.flush_digests,
         transport_errors=(KafkaError, *STORE_UNAVAILABLE),
+        health=health,
     )
     return loop, reloader

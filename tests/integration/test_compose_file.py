@@ -145,3 +145,13 @@ def test_rules_are_mounted_where_the_service_reads_them(
     rules_dir = environment(spec)["RAREMATCH_RULES_DIR"]
     assert f"./rules:{rules_dir}:ro" in spec["volumes"]
     assert f"RAREMATCH_RULES_DIR={rules_dir}" in DOCKERFILE.read_text()
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES_SETTINGS))
+def test_each_service_is_healthchecked_on_readyz(compose: dict[str, Any], service: str) -> None:
+    spec = compose["services"][service]
+    env = environment(spec)
+    port = next(v for k, v in env.items() if k.endswith("_METRICS_PORT"))
+    assert f"127.0.0.1:{port}/readyz" in " ".join(spec["healthcheck"]["test"])
+    assert env["RAREMATCH_METRICS_HOST"] == "0.0.0.0"
+    assert spec["ports"] == [f"127.0.0.1:{port}:{port}"], "published on the host's loopback only"
