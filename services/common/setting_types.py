@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, StringConstraints
@@ -26,8 +27,11 @@ __all__ = [
     "LocalBrokerPort",
     "LogLevel",
     "MetricsPort",
+    "PathToDirectory",
+    "PathToFile",
     "Port",
     "Seconds",
+    "Secret",
     "Text",
     "allowed_text",
     "is_secret",
@@ -82,6 +86,11 @@ LocalBrokerPort = Annotated[
 ]
 Flag = Annotated[bool, Allowed("true/false, 1/0, yes/no or on/off")]
 Text = Annotated[str, StringConstraints(min_length=1), Allowed("any text, not empty")]
+Secret = Annotated[
+    SecretStr, Field(min_length=1), Allowed("any text, not empty; a secret, never printed")
+]
+PathToFile = Annotated[Path, Allowed("a file path")]
+PathToDirectory = Annotated[Path, Allowed("a directory path")]
 Count = Annotated[int, Field(ge=1), Allowed("a whole number, 1 or more")]
 Seconds = Annotated[
     float, Field(gt=0, allow_inf_nan=False), Allowed("seconds, a number more than 0")
@@ -163,5 +172,5 @@ def _postgres_url(url: SecretStr) -> SecretStr:
 DatabaseUrl = Annotated[
     SecretStr,
     AfterValidator(_postgres_url),
-    Allowed("postgresql://user:password@host:port/database"),
+    Allowed("postgresql://user:password@host:port/database; a secret, never printed"),
 ]

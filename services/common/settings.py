@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,8 +29,11 @@ from rarematch.common.setting_types import (
     LocalBrokerPort,
     LogLevel,
     MetricsPort,
+    PathToDirectory,
+    PathToFile,
     Port,
     Seconds,
+    Secret,
     Text,
     allowed_text,
     is_secret,
@@ -77,7 +80,7 @@ class KafkaSettings(_Settings):
 
 class EligibilitySettings(KafkaSettings):
     eligibility_group: KafkaName = "rarematch-eligibility"
-    rules_dir: Path = Path("rules")
+    rules_dir: PathToDirectory = Path("rules")
     eligibility_metrics_port: MetricsPort = Field(
         default=9101, description="0 disables the endpoint"
     )
@@ -85,12 +88,12 @@ class EligibilitySettings(KafkaSettings):
 
 class NotifierSettings(KafkaSettings):
     notifier_group: KafkaName = "rarematch-notifier"
-    rules_dir: Path = Path("rules")
+    rules_dir: PathToDirectory = Path("rules")
     smtp_host: Host = "127.0.0.1"
     smtp_port: Port = 1025
     smtp_starttls: Flag = False
     smtp_username: Text | None = None
-    smtp_password: SecretStr | None = None
+    smtp_password: Secret | None = None
     smtp_from: EmailAddress = "rarematch@localhost"
     smtp_timeout_s: Seconds = 10.0
     notifier_metrics_port: MetricsPort = Field(default=9102, description="0 disables the endpoint")
@@ -98,7 +101,7 @@ class NotifierSettings(KafkaSettings):
     notifier_database_url: DatabaseUrl | None = Field(
         default=None, description="postgresql://… for several notifier instances; else SQLite"
     )
-    notifier_store_path: Path = Field(
+    notifier_store_path: PathToFile = Field(
         default=Path("var/notifier.sqlite3"), description="SQLite dedup and digest store"
     )
     case_url_template: CaseUrlTemplate | None = Field(
@@ -130,8 +133,10 @@ class LocalKafkaSettings(_Settings):
     """The local broker of `rarematch kafka` (and the jar cache the demo's broker shares)."""
 
     kafka_port: LocalBrokerPort = Field(default=9092, description="Controller on port + 1")
-    kafka_state_dir: Path | None = Field(default=None, description="Default <cache>/broker-<port>")
-    cache_dir: Path = Field(
+    kafka_state_dir: PathToDirectory | None = Field(
+        default=None, description="Default <cache>/broker-<port>"
+    )
+    cache_dir: PathToDirectory = Field(
         default_factory=lambda: Path.home() / ".cache" / "rarematch",
         description="Where the Kafka jars are cached",
     )
