@@ -225,7 +225,7 @@ def _problems(
         allowed = allowed_text(info.annotation, info.metadata)
         suffix = f" ({allowed})" if allowed else ""
         if is_secret(info.annotation):
-            problems.append(f"{name} (value not shown, a secret): {messages}{suffix}")
+            problems.append(f"{name} (value not shown): {messages}{suffix}")
         else:
             value = _quoted(_raw_value(environ, name, errors[0].get("input")))
             problems.append(f"{name}={value}: {messages}{suffix}")
