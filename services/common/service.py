@@ -35,9 +35,11 @@ def settings_from_env(
 ) -> S:
     """An entry point's settings, read before logging starts, so everything prints plainly.
 
-    Invalid: one `error:` line per bad variable on stderr, then exit 2 (no traceback). Valid:
-    one `warning:` line per `RAREMATCH_*` variable nothing reads (a misspelling, most likely);
+    One `warning:` line per `RAREMATCH_*` variable nothing reads (a misspelling, most likely);
     `also_known` adds names the settings point at, such as the secrets a routing file names.
+    Invalid settings: one `error:` line per bad variable, then exit 2 (no traceback); the
+    warnings before them are only the near-misses of known names, which may explain an error
+    (`RAREMATCH_RETRY_MAX_DELAY` meant as `RAREMATCH_RETRY_MAX_DELAY_S`).
     `children` are the settings of processes this one starts with its environment (the demo's
     services): checked now, so a bad one stops the start instead of a child later.
     """
@@ -53,6 +55,8 @@ def settings_from_env(
         except SettingsError as error:
             problems |= dict.fromkeys(error.problems)
     if settings is None or problems:
+        for warning in unknown_variables(os.environ, known_env_names(), misspelt_only=True):
+            print(warning, file=sys.stderr)
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(BAD_SETTINGS_EXIT)

@@ -192,8 +192,13 @@ def load_settings(model: type[S], environ: Mapping[str, str] | None = None) -> S
         ) from None
 
 
-def unknown_variables(environ: Mapping[str, str], known: Iterable[str]) -> list[str]:
-    """A warning per `RAREMATCH_*` variable that nothing reads; names only, never values."""
+def unknown_variables(
+    environ: Mapping[str, str], known: Iterable[str], *, misspelt_only: bool = False
+) -> list[str]:
+    """A warning per `RAREMATCH_*` variable that nothing reads; names only, never values.
+
+    `misspelt_only`: just those close to a known name (when not every known name is at hand).
+    """
     # Compared without the shared prefix, which would make every name look close.
     suffixes = sorted(name.upper().removeprefix(ENV_PREFIX) for name in known)
     warnings = []
@@ -202,8 +207,9 @@ def unknown_variables(environ: Mapping[str, str], known: Iterable[str]) -> list[
         if not upper.startswith(ENV_PREFIX) or upper.removeprefix(ENV_PREFIX) in suffixes:
             continue
         close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, n=1)
-        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
-        warnings.append(f"warning: {name} is not a rarematch setting{hint}")
+        if close or not misspelt_only:
+            hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+            warnings.append(f"warning: {name} is not a rarematch setting{hint}")
     return warnings
 
 

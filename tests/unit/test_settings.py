@@ -326,3 +326,19 @@ def test_the_local_broker_reads_its_variables_through_the_model(
         "RAREMATCH_KAFKA_PORT='65535': must be at most 65534 "
         "(a TCP port, 1-65534; the controller takes the next one)"
     ]
+
+
+def test_a_near_miss_is_named_before_the_error_it_explains(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAREMATCH_RETRY_BASE_DELAY_S", "10")
+    monkeypatch.setenv("RAREMATCH_RETRY_MAX_DELAY", "60")  # meant RAREMATCH_RETRY_MAX_DELAY_S
+    monkeypatch.setenv("RAREMATCH_MTB_WEBHOOK_SECRET", "whsec_x")  # routing may name it
+    with pytest.raises(SystemExit):
+        settings_from_env(NotifierSettings)
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: RAREMATCH_RETRY_MAX_DELAY is not a rarematch setting "
+        "(did you mean RAREMATCH_RETRY_MAX_DELAY_S?)",
+        "error: RAREMATCH_RETRY_BASE_DELAY_S=10 is more than RAREMATCH_RETRY_MAX_DELAY_S=8 "
+        "(the base delay must not exceed the maximum)",
+    ]
