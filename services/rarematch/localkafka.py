@@ -748,7 +748,7 @@ PortOption = Annotated[
     int | None,
     typer.Option(
         "--port",
-        help=f"Broker port on 127.0.0.1 (controller: +1) [default: {ENV_PORT} or {DEFAULT_PORT}].",
+        help=f"Broker port on 127.0.0.1, controller +1 (default: {ENV_PORT}, else {DEFAULT_PORT}).",
         show_default=False,
     ),
 ]
@@ -757,7 +757,7 @@ StateDirOption = Annotated[
     typer.Option(
         "--state-dir",
         help=(
-            f"Config, data, logs and pid file [default: {ENV_STATE_DIR} or <cache>/broker-<port>]."
+            f"Config, data, logs, pid file (default: {ENV_STATE_DIR}, else <cache>/broker-<port>)."
         ),
     ),
 ]
