@@ -1,17 +1,70 @@
-"""Running a service process: logging, metrics endpoint, clean stop on SIGTERM and Ctrl-C."""
+"""Running a service process: settings, logging, metrics endpoint, clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
+from typing import TypeVar
+
+from pydantic_settings import BaseSettings
 
 from rarematch.common.endpoints import serve_endpoints
 from rarematch.common.health import Health
 from rarematch.common.logging import configure_logging, get_logger
+from rarematch.common.settings import (
+    SettingsError,
+    known_env_names,
+    load_settings,
+    unknown_variables,
+)
 
-__all__ = ["run_service"]
+__all__ = ["BAD_SETTINGS_EXIT", "run_service", "settings_from_env"]
+
+BAD_SETTINGS_EXIT = 2
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_from_env(
+    model: type[S],
+    also_known: Callable[[S], Iterable[str]] | None = None,
+    children: Iterable[type[BaseSettings]] = (),
+) -> S:
+    """An entry point's settings, read before logging starts, so everything prints plainly.
+
+    One `warning:` line per `RAREMATCH_*` variable nothing reads (a misspelling, most likely);
+    `also_known` adds names the settings point at, such as the secrets a routing file names.
+    Invalid settings: one `error:` line per bad variable, then exit 2 (no traceback); the
+    warnings before them are only the near-misses of known names, which may explain an error
+    (`RAREMATCH_RETRY_MAX_DELAY` meant as `RAREMATCH_RETRY_MAX_DELAY_S`).
+    `children` are the settings of processes this one starts with its environment (the demo's
+    services): checked now, so a bad one stops the start instead of a child later.
+    """
+    problems: dict[str, None] = {}  # ordered, without the repeats of fields models share
+    settings: S | None = None
+    try:
+        settings = load_settings(model)
+    except SettingsError as error:
+        problems |= dict.fromkeys(error.problems)
+    for child in children:
+        try:
+            load_settings(child)
+        except SettingsError as error:
+            problems |= dict.fromkeys(error.problems)
+    if settings is None or problems:
+        for warning in unknown_variables(os.environ, known_env_names(), misspelt_only=True):
+            print(warning, file=sys.stderr)
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(BAD_SETTINGS_EXIT)
+    known = known_env_names() | frozenset(also_known(settings) if also_known else ())
+    for warning in unknown_variables(os.environ, known):
+        print(warning, file=sys.stderr)
+    return settings
 
 
 def run_service(

@@ -1,67 +1,287 @@
-"""Frozen settings read from `RAREMATCH_*` environment variables, one model per service."""
+"""Frozen settings read from `RAREMATCH_*` environment variables, one model per program part.
+
+`load_settings(Model)` turns a pydantic ValidationError into a SettingsError of one line per bad
+variable (name, value unless secret, the problem, what is allowed); `unknown_variables` names
+`RAREMATCH_*` variables that no model reads, with the closest known name.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EligibilitySettings", "KafkaSettings", "NotifierSettings"]
+from rarematch.common.setting_types import (
+    Bootstrap,
+    CaseUrlTemplate,
+    Count,
+    DatabaseUrl,
+    EmailAddress,
+    Flag,
+    Host,
+    KafkaName,
+    LocalBrokerPort,
+    LogLevel,
+    MetricsPort,
+    PathToDirectory,
+    PathToFile,
+    Port,
+    Seconds,
+    Secret,
+    Text,
+    allowed_text,
+    is_secret,
+)
+
+__all__ = [
+    "ENV_PREFIX",
+    "SETTINGS_MODELS",
+    "DemoSettings",
+    "EligibilitySettings",
+    "KafkaSettings",
+    "LocalKafkaSettings",
+    "NotifierSettings",
+    "SettingsError",
+    "env_name",
+    "env_names",
+    "known_env_names",
+    "load_settings",
+    "unknown_variables",
+]
+
+ENV_PREFIX = "RAREMATCH_"
+_MAX_VALUE_CHARS = 80
 
 
-class KafkaSettings(BaseSettings):
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+
+class KafkaSettings(_Settings):
     """Broker address and topic names shared by both services."""
 
-    model_config = SettingsConfigDict(env_prefix="RAREMATCH_", frozen=True, extra="ignore")
-
-    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
-    cases_topic: str = "rarematch.cases"
-    matches_topic: str = "rarematch.matches"
-    cases_dead_letter_topic: str = "rarematch.cases.DLT"
-    matches_dead_letter_topic: str = "rarematch.matches.DLT"
-    topic_partitions: int = Field(default=3, ge=1, description="For topics this service creates")
-    topic_replication: int = Field(default=1, ge=1)
-    log_level: str = "INFO"
-    metrics_host: str = Field(
+    kafka_bootstrap: Bootstrap = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers"
+    )
+    cases_topic: KafkaName = "rarematch.cases"
+    matches_topic: KafkaName = "rarematch.matches"
+    cases_dead_letter_topic: KafkaName = "rarematch.cases.DLT"
+    matches_dead_letter_topic: KafkaName = "rarematch.matches.DLT"
+    topic_partitions: Count = Field(default=3, description="For topics this service creates")
+    topic_replication: Count = 1
+    log_level: LogLevel = "INFO"
+    metrics_host: Host = Field(
         default="127.0.0.1",
         description="Address of /metrics, /healthz and /readyz; 0.0.0.0 opens them to the network",
     )
 
 
 class EligibilitySettings(KafkaSettings):
-    eligibility_group: str = "rarematch-eligibility"
-    rules_dir: Path = Path("rules")
-    eligibility_metrics_port: int = Field(default=9101, description="0 disables the endpoint")
+    eligibility_group: KafkaName = "rarematch-eligibility"
+    rules_dir: PathToDirectory = Path("rules")
+    eligibility_metrics_port: MetricsPort = Field(
+        default=9101, description="0 disables the endpoint"
+    )
 
 
 class NotifierSettings(KafkaSettings):
-    notifier_group: str = "rarematch-notifier"
-    rules_dir: Path = Path("rules")
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "rarematch@localhost"
-    smtp_timeout_s: float = 10.0
-    notifier_metrics_port: int = Field(default=9102, description="0 disables the endpoint")
-    notifications_dead_letter_topic: str = "rarematch.notifications.DLT"
-    notifier_database_url: SecretStr | None = Field(
+    notifier_group: KafkaName = "rarematch-notifier"
+    rules_dir: PathToDirectory = Path("rules")
+    smtp_host: Host = "127.0.0.1"
+    smtp_port: Port = 1025
+    smtp_starttls: Flag = False
+    smtp_username: Text | None = None
+    smtp_password: Secret | None = None
+    smtp_from: EmailAddress = "rarematch@localhost"
+    smtp_timeout_s: Seconds = 10.0
+    notifier_metrics_port: MetricsPort = Field(default=9102, description="0 disables the endpoint")
+    notifications_dead_letter_topic: KafkaName = "rarematch.notifications.DLT"
+    notifier_database_url: DatabaseUrl | None = Field(
         default=None, description="postgresql://… for several notifier instances; else SQLite"
     )
-    notifier_store_path: Path = Field(
+    notifier_store_path: PathToFile = Field(
         default=Path("var/notifier.sqlite3"), description="SQLite dedup and digest store"
     )
-    case_url_template: str | None = Field(
+    case_url_template: CaseUrlTemplate | None = Field(
         default=None,
         description="Link in every alert, e.g. https://nav.example.org/cases/{case_id}",
     )
-    delivery_workers: int = Field(default=8, ge=1, description="Deliveries in flight at once")
-    per_channel_limit: int = Field(default=4, ge=1, description="In flight per channel")
-    retry_attempts: int = Field(default=4, ge=1)
-    retry_base_delay_s: float = Field(default=0.5, gt=0)
-    retry_max_delay_s: float = Field(default=8.0, gt=0)
-    claim_lease_s: float = Field(
-        default=120.0, gt=0, description="How long an in-flight delivery blocks a duplicate"
+    delivery_workers: Count = Field(default=8, description="Deliveries in flight at once")
+    per_channel_limit: Count = Field(default=4, description="In flight per channel")
+    retry_attempts: Count = 4
+    retry_base_delay_s: Seconds = 0.5
+    retry_max_delay_s: Seconds = 8.0
+    claim_lease_s: Seconds = Field(
+        default=120.0, description="How long an in-flight delivery blocks a duplicate"
     )
+
+    @model_validator(mode="after")
+    def _base_delay_within_max(self) -> NotifierSettings:
+        if self.retry_base_delay_s > self.retry_max_delay_s:
+            base = env_name(type(self), "retry_base_delay_s")
+            most = env_name(type(self), "retry_max_delay_s")
+            raise ValueError(
+                f"{base}={self.retry_base_delay_s:g} is more than {most}="
+                f"{self.retry_max_delay_s:g} (the base delay must not exceed the maximum)"
+            )
+        return self
+
+
+class LocalKafkaSettings(_Settings):
+    """The local broker of `rarematch kafka` (and the jar cache the demo's broker shares)."""
+
+    kafka_port: LocalBrokerPort = Field(default=9092, description="Controller on port + 1")
+    kafka_state_dir: PathToDirectory | None = Field(
+        default=None, description="Default <cache>/broker-<port>"
+    )
+    cache_dir: PathToDirectory = Field(
+        default_factory=lambda: Path.home() / ".cache" / "rarematch",
+        description="Where the Kafka jars are cached",
+    )
+
+
+class DemoSettings(LocalKafkaSettings):
+    """`rarematch demo`: its own throw-away broker, sharing the jar cache of `rarematch kafka`."""
+
+    demo_kafka_port: LocalBrokerPort = Field(default=19092, description="The demo's own broker")
+
+
+SETTINGS_MODELS: tuple[type[BaseSettings], ...] = (
+    EligibilitySettings,
+    NotifierSettings,
+    LocalKafkaSettings,
+    DemoSettings,
+)
+"""Every settings model of the program; together they define the known `RAREMATCH_*` names."""
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class SettingsError(ValueError):
+    """Settings do not validate; the text is one line per bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def env_name(model: type[BaseSettings], field: str) -> str:
+    return f"{model.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def env_names(model: type[BaseSettings]) -> frozenset[str]:
+    return frozenset(env_name(model, field) for field in model.model_fields)
+
+
+def known_env_names() -> frozenset[str]:
+    return frozenset().union(*(env_names(model) for model in SETTINGS_MODELS))
+
+
+def load_settings(model: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """`model()` from the environment; a SettingsError of one line per bad variable if invalid.
+
+    `environ` is only used to quote the value as written (pydantic-settings reads os.environ).
+    """
+    try:
+        return model()
+    except ValidationError as failure:
+        raise SettingsError(
+            _problems(model, failure, os.environ if environ is None else environ)
+        ) from None
+
+
+def unknown_variables(
+    environ: Mapping[str, str], known: Iterable[str], *, misspelt_only: bool = False
+) -> list[str]:
+    """A warning per `RAREMATCH_*` variable that nothing reads; names only, never values.
+
+    `misspelt_only`: just those close to a known name (when not every known name is at hand).
+    """
+    # Compared without the shared prefix, which would make every name look close.
+    suffixes = sorted(name.upper().removeprefix(ENV_PREFIX) for name in known)
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.removeprefix(ENV_PREFIX) in suffixes:
+            continue
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, n=1)
+        if close or not misspelt_only:
+            hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+            warnings.append(f"warning: {name} is not a rarematch setting{hint}")
+    return warnings
+
+
+def _problems(
+    model: type[BaseSettings], failure: ValidationError, environ: Mapping[str, str]
+) -> list[str]:
+    by_field: dict[str, list[ErrorDetails]] = {}
+    for error in failure.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        by_field.setdefault(field, []).append(error)
+    problems = []
+    for field, errors in by_field.items():
+        messages = "; ".join(dict.fromkeys(_problem(error) for error in errors))
+        info = model.model_fields.get(field)
+        if info is None:  # a check across fields: its message names the variables
+            problems.append(messages)
+            continue
+        name = env_name(model, field)
+        allowed = allowed_text(info.annotation, info.metadata)
+        suffix = f" ({allowed})" if allowed else ""
+        if is_secret(info.annotation):
+            problems.append(f"{name} (value not shown): {messages}{suffix}")
+        else:
+            value = _quoted(_raw_value(environ, name, errors[0].get("input")))
+            problems.append(f"{name}={value}: {messages}{suffix}")
+    return problems
+
+
+def _problem(error: ErrorDetails) -> str:
+    ctx: dict[str, Any] = {
+        key: f"{value:g}" if isinstance(value, float) else value
+        for key, value in (error.get("ctx") or {}).items()
+    }
+    kind = error["type"]
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    phrases = {
+        "greater_than_equal": "must be at least {ge}",
+        "greater_than": "must be more than {gt}",
+        "less_than_equal": "must be at most {le}",
+        "less_than": "must be less than {lt}",
+        "int_parsing": "is not a whole number",
+        "int_from_float": "is not a whole number",
+        "float_parsing": "is not a number",
+        "finite_number": "must be a finite number",
+        "bool_parsing": "is not true or false",
+        "literal_error": "is not one of the allowed values",
+        "string_too_short": "must not be empty",
+        "string_too_long": "is longer than {max_length} characters",
+        "string_pattern_mismatch": "is not of the allowed form",
+        "missing": "must be set",
+    }
+    if kind in phrases:
+        return phrases[kind].format(**ctx)
+    message = error["msg"]
+    return message[:1].lower() + message[1:]
+
+
+def _raw_value(environ: Mapping[str, str], name: str, fallback: object) -> object:
+    """The value as written in the environment (pydantic-settings matches names in any case)."""
+    for key, value in environ.items():
+        if key.upper() == name:
+            return value
+    return fallback
+
+
+def _quoted(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    if len(text) > _MAX_VALUE_CHARS:
+        text = f"{text[: _MAX_VALUE_CHARS - 4]}…{text[0]}"
+    return text

@@ -7,11 +7,12 @@ import threading
 import uuid
 
 from rarematch.common.health import Health
-from rarematch.common.service import run_service
+from rarematch.common.service import run_service, settings_from_env
 from rarematch.common.settings import NotifierSettings
 from rarematch.common.watch import watch_directory
 from rarematch.notifier.adapters.memory_store import MemoryStore
 from rarematch.notifier.adapters.print_channel import PrintChannel
+from rarematch.notifier.adapters.routing_file import routing_env_names
 from rarematch.notifier.bootstrap import SERVICE, bootstrap
 from rarematch.notifier.dispatch import ChannelFactory
 from rarematch.notifier.domain.routing import Routing
@@ -23,7 +24,9 @@ __all__ = ["main"]
 def main(settings: NotifierSettings | None = None, dry_run: bool = False) -> None:
     """Deliver alerts; with `dry_run`, print them instead, remember nothing, commit nothing
     that matters (a throw-away consumer group reads the topic from the start)."""
-    settings = settings or NotifierSettings()
+    settings = settings or settings_from_env(
+        NotifierSettings, lambda loaded: routing_env_names(loaded.rules_dir)
+    )
     if dry_run:
         settings = settings.model_copy(
             update={"notifier_group": f"{settings.notifier_group}-dry-run-{uuid.uuid4().hex[:8]}"}

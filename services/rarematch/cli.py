@@ -57,12 +57,13 @@ def publish(
     ] = None,
 ) -> None:
     """Publish case files as CloudEvents to the cases topic (a stand-in intake system)."""
+    from rarematch.common.service import settings_from_env
     from rarematch.common.settings import KafkaSettings
     from rarematch.publish import EVENT_TYPES, PublishError, case_files, publish_cases
 
     if event not in EVENT_TYPES:
         _fail(f"--event must be one of {', '.join(EVENT_TYPES)}")
-    settings = KafkaSettings()
+    settings = settings_from_env(KafkaSettings)
     try:
         ids = publish_cases(
             case_files(paths), bootstrap or settings.kafka_bootstrap, settings.cases_topic, event
@@ -79,11 +80,14 @@ def demo(
     logs: Annotated[Path, typer.Option(help="Where service logs go")] = Path("var/demo"),
 ) -> None:
     """Broker, both services and a loopback SMTP server; publish the sample cases; print emails."""
+    from rarematch.common.service import settings_from_env
+    from rarematch.common.settings import DemoSettings, EligibilitySettings, NotifierSettings
     from rarematch.demo import run_demo
     from rarematch.localkafka import BrokerError
 
+    settings = settings_from_env(DemoSettings, children=(EligibilitySettings, NotifierSettings))
     try:
-        raise typer.Exit(run_demo(rules, cases, logs))
+        raise typer.Exit(run_demo(rules, cases, logs, settings))
     except BrokerError as error:
         _fail(str(error))
     except KeyboardInterrupt:

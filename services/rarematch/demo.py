@@ -23,7 +23,7 @@ from rarematch import localkafka
 from rarematch.common.contracts import Case, Outcome
 from rarematch.common.contracts.cloudevents import parse_body
 from rarematch.common.kafka.admin import ensure_topics
-from rarematch.common.settings import KafkaSettings
+from rarematch.common.settings import DemoSettings, KafkaSettings
 from rarematch.eligibility.domain.evaluate import evaluate
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.rulebook.store import load_rules
@@ -36,13 +36,18 @@ from rarematch.webhook_receiver import ReceivedWebhook, new_webhook_secret, rece
 
 __all__ = ["run_demo"]
 
-DEMO_KAFKA_PORT = 19092
 DEMO_WEBHOOK_ROUTE = "molecular-tumour-board"
 DEMO_SECRET_ENV = "RAREMATCH_DEMO_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 SERVICES = ("eligibility", "notifier")
 
 
-def run_demo(rules_dir: Path, cases_dir: Path, log_dir: Path, timeout_s: float = 120.0) -> int:
+def run_demo(
+    rules_dir: Path,
+    cases_dir: Path,
+    log_dir: Path,
+    settings: DemoSettings,
+    timeout_s: float = 120.0,
+) -> int:
     """Run the whole flow once; return 0 when every expected notification arrived."""
     signal.signal(signal.SIGTERM, _interrupt)
     files = case_files([cases_dir])
@@ -50,9 +55,13 @@ def run_demo(rules_dir: Path, cases_dir: Path, log_dir: Path, timeout_s: float =
     log_dir.mkdir(parents=True)
     secret = new_webhook_secret()
     with ExitStack() as stack:
-        port = int(os.environ.get("RAREMATCH_DEMO_KAFKA_PORT", DEMO_KAFKA_PORT))
-        state = log_dir / "kafka"
-        broker = localkafka.BrokerConfig(port=port, controller_port=port + 1, state_dir=state)
+        port = settings.demo_kafka_port
+        broker = localkafka.BrokerConfig(
+            port=port,
+            controller_port=port + 1,
+            cache_dir=settings.cache_dir,
+            state_dir=log_dir / "kafka",
+        )
         bootstrap = stack.enter_context(_broker(broker))
         inbox = stack.enter_context(catch_mail(on_message=_print_email))
         _say(f"SMTP server listening on 127.0.0.1:{inbox.port}")
@@ -60,12 +69,14 @@ def run_demo(rules_dir: Path, cases_dir: Path, log_dir: Path, timeout_s: float =
         _say(f"webhook receiver (verifies Standard Webhooks signatures) on {hooks.url}")
         demo_rules = _demo_rules(rules_dir, log_dir / "rules", hooks.url)
         emails, webhooks = _expected_deliveries(demo_rules, files)
-        settings = KafkaSettings(kafka_bootstrap=bootstrap)
-        ensure_topics(settings)
-        env = _service_env(bootstrap, inbox.port, demo_rules, log_dir, secret)
+        kafka = KafkaSettings(kafka_bootstrap=bootstrap)
+        ensure_topics(kafka)
+        env = _service_env(bootstrap, inbox.port, demo_rules, log_dir)
         for service in SERVICES:
-            stack.enter_context(_service(service, env, log_dir / f"{service}.log"))
-        ids = publish_cases(files, bootstrap, settings.cases_topic, "submitted")
+            # Only the notifier signs webhooks, so only it is given the secret.
+            service_env = env | {DEMO_SECRET_ENV: secret} if service == "notifier" else env
+            stack.enter_context(_service(service, service_env, log_dir / f"{service}.log"))
+        ids = publish_cases(files, bootstrap, kafka.cases_topic, "submitted")
         _say(f"published {len(ids)} sample cases; expecting {emails} emails, {webhooks} webhooks")
         got_emails = len(inbox.wait_for(emails, timeout_s))
         got_webhooks = len(hooks.wait_for(webhooks, timeout_s))
@@ -115,15 +126,12 @@ def _broker(config: localkafka.BrokerConfig) -> Iterator[str]:
         localkafka.down(config, say=_say)
 
 
-def _service_env(
-    bootstrap: str, smtp_port: int, rules_dir: Path, log_dir: Path, secret: str
-) -> dict[str, str]:
+def _service_env(bootstrap: str, smtp_port: int, rules_dir: Path, log_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
         "RAREMATCH_KAFKA_BOOTSTRAP": bootstrap,
         "RAREMATCH_RULES_DIR": str(rules_dir.resolve()),
         "RAREMATCH_NOTIFIER_STORE_PATH": str((log_dir / "notifier.sqlite3").resolve()),
-        DEMO_SECRET_ENV: secret,
         "RAREMATCH_SMTP_HOST": "127.0.0.1",
         "RAREMATCH_SMTP_PORT": str(smtp_port),
         "RAREMATCH_ELIGIBILITY_METRICS_PORT": str(free_port()),

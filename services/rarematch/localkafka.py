@@ -21,6 +21,9 @@ from typing import Annotated
 
 import typer
 
+from rarematch.common.service import settings_from_env
+from rarematch.common.settings import LocalKafkaSettings, env_name, load_settings
+
 __all__ = [
     "DEFAULT_PORT",
     "KAFKA_VERSION",
@@ -44,13 +47,13 @@ SCALA_VERSION = "2.13"
 LOG4J_VERSION = "2.25.1"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
-DEFAULT_PORT = 9092
+DEFAULT_PORT: int = LocalKafkaSettings.model_fields["kafka_port"].default
 HOST = "127.0.0.1"
 MIN_JAVA = 17
 
-ENV_PORT = "RAREMATCH_KAFKA_PORT"
-ENV_CACHE_DIR = "RAREMATCH_CACHE_DIR"
-ENV_STATE_DIR = "RAREMATCH_KAFKA_STATE_DIR"
+ENV_PORT = env_name(LocalKafkaSettings, "kafka_port")
+ENV_CACHE_DIR = env_name(LocalKafkaSettings, "cache_dir")
+ENV_STATE_DIR = env_name(LocalKafkaSettings, "kafka_state_dir")
 
 _MARKER = ".rarematch-provisioned"  # holds the pom it was provisioned from
 _PID_FILE = "broker.pid"
@@ -70,21 +73,6 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 class BrokerError(RuntimeError):
     """The local broker could not be provisioned, started or stopped; the message says why."""
-
-
-def _port_from_env() -> int:
-    raw = os.environ.get(ENV_PORT, "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        return int(raw)
-    except ValueError:
-        raise BrokerError(f"{ENV_PORT} must be a TCP port number, got {raw!r}") from None
-
-
-def _default_cache_dir() -> Path:
-    raw = os.environ.get(ENV_CACHE_DIR, "").strip()
-    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "rarematch"
 
 
 @dataclass(frozen=True, init=False)
@@ -109,27 +97,26 @@ class BrokerConfig:
                 raise BrokerError(f"{name} must be between 1 and 65535, got {value}")
         if cport == port:
             raise BrokerError(f"controller_port must differ from port ({port})")
-        cache = (cache_dir if cache_dir is not None else _default_cache_dir()).expanduser()
-        if state_dir is None:
-            raw = os.environ.get(ENV_STATE_DIR, "").strip()
-            state_dir = Path(raw) if raw else cache / f"broker-{port}"
+        if cache_dir is None or state_dir is None:
+            settings = load_settings(LocalKafkaSettings)  # SettingsError when they are invalid
+            cache_dir = settings.cache_dir if cache_dir is None else cache_dir
+            state_dir = settings.kafka_state_dir if state_dir is None else state_dir
+        cache = cache_dir.expanduser()
+        state_dir = cache / f"broker-{port}" if state_dir is None else state_dir
         object.__setattr__(self, "port", port)
         object.__setattr__(self, "controller_port", cport)
         object.__setattr__(self, "cache_dir", cache.absolute())
         object.__setattr__(self, "state_dir", state_dir.expanduser().absolute())
 
     @classmethod
-    def from_env(
-        cls,
-        port: int | None = None,
-        state_dir: Path | None = None,
-        cache_dir: Path | None = None,
+    def from_settings(
+        cls, settings: LocalKafkaSettings, port: int | None = None, state_dir: Path | None = None
     ) -> BrokerConfig:
-        """Config from RAREMATCH_KAFKA_PORT / RAREMATCH_CACHE_DIR / RAREMATCH_KAFKA_STATE_DIR."""
+        """Config from LocalKafkaSettings (`RAREMATCH_KAFKA_*`); `port`/`state_dir` override."""
         return cls(
-            port=_port_from_env() if port is None else port,
-            cache_dir=cache_dir,
-            state_dir=state_dir,
+            port=settings.kafka_port if port is None else port,
+            cache_dir=settings.cache_dir,
+            state_dir=settings.kafka_state_dir if state_dir is None else state_dir,
         )
 
     @property
@@ -758,15 +745,20 @@ kafka_app = typer.Typer(
 )
 
 PortOption = Annotated[
-    int,
-    typer.Option("--port", envvar=ENV_PORT, help="Broker port on 127.0.0.1 (controller: +1)."),
+    int | None,
+    typer.Option(
+        "--port",
+        help=f"Broker port on 127.0.0.1, controller +1 (default: {ENV_PORT}, else {DEFAULT_PORT}).",
+        show_default=False,
+    ),
 ]
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
-        envvar=ENV_STATE_DIR,
-        help="Config, data, logs and pid file [default: <cache>/broker-<port>].",
+        help=(
+            f"Config, data, logs, pid file (default: {ENV_STATE_DIR}, else <cache>/broker-<port>)."
+        ),
     ),
 ]
 
@@ -775,9 +767,10 @@ def _echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _config(port: int, state_dir: Path | None) -> BrokerConfig:
+def _config(port: int | None, state_dir: Path | None) -> BrokerConfig:
+    settings = settings_from_env(LocalKafkaSettings)  # bad ones: one line each, exit 2
     try:
-        return BrokerConfig(port=port, state_dir=state_dir)
+        return BrokerConfig.from_settings(settings, port=port, state_dir=state_dir)
     except BrokerError as exc:
         _echo_err(f"error: {exc}")
         raise typer.Exit(1) from None
@@ -785,7 +778,7 @@ def _config(port: int, state_dir: Path | None) -> BrokerConfig:
 
 @kafka_app.command("up")
 def up_command(
-    port: PortOption = DEFAULT_PORT,
+    port: PortOption = None,
     state_dir: StateDirOption = None,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for readiness.")
@@ -802,7 +795,7 @@ def up_command(
 
 
 @kafka_app.command("down")
-def down_command(port: PortOption = DEFAULT_PORT, state_dir: StateDirOption = None) -> None:
+def down_command(port: PortOption = None, state_dir: StateDirOption = None) -> None:
     """Stop the broker started by `up` (no-op when none is running)."""
     config = _config(port, state_dir)
     try:
@@ -813,7 +806,7 @@ def down_command(port: PortOption = DEFAULT_PORT, state_dir: StateDirOption = No
 
 
 @kafka_app.command("status")
-def status_command(port: PortOption = DEFAULT_PORT, state_dir: StateDirOption = None) -> None:
+def status_command(port: PortOption = None, state_dir: StateDirOption = None) -> None:
     """Show whether the broker runs and answers; exit 1 when it is not running."""
     config = _config(port, state_dir)
     result = status(config)

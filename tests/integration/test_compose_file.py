@@ -17,8 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from rarematch.common.settings import EligibilitySettings, KafkaSettings, NotifierSettings
-from rarematch.localkafka import ENV_CACHE_DIR, ENV_PORT, ENV_STATE_DIR, KAFKA_VERSION
+from rarematch.common.settings import (
+    EligibilitySettings,
+    KafkaSettings,
+    NotifierSettings,
+    env_names,
+    known_env_names,
+    load_settings,
+)
+from rarematch.localkafka import KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -27,11 +34,6 @@ SERVICES_SETTINGS: dict[str, type[KafkaSettings]] = {
     "eligibility": EligibilitySettings,
     "notifier": NotifierSettings,
 }
-
-
-def env_names(model: type[KafkaSettings]) -> set[str]:
-    prefix = model.model_config.get("env_prefix", "")
-    return {f"{prefix}{name}".upper() for name in model.model_fields}
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -124,9 +126,17 @@ def test_rarematch_variables_are_settings_of_the_service(
     assert used <= known, f"{service}: {sorted(used - known)} are not fields of its settings"
 
 
+@pytest.mark.parametrize("service", sorted(SERVICES_SETTINGS))
+def test_the_values_are_valid_settings(
+    compose: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in environment(compose["services"][service]).items():
+        monkeypatch.setenv(name, value)
+    load_settings(SERVICES_SETTINGS[service])  # SettingsError: one line per bad variable
+
+
 def test_every_rarematch_variable_is_a_settings_field(compose: dict[str, Any]) -> None:
-    known = env_names(EligibilitySettings) | env_names(NotifierSettings)
-    known |= {ENV_CACHE_DIR, ENV_PORT, ENV_STATE_DIR}  # where the image keeps the demo's broker
+    known = known_env_names()  # the services' settings and the image's demo broker's
     used = {
         name
         for service in compose["services"].values()

@@ -10,7 +10,13 @@ from rarematch.common.located_yaml import YamlSyntaxError, load_located
 from rarematch.common.rule_errors import RuleError, schema_errors
 from rarematch.notifier.domain.routing import Routing
 
-__all__ = ["ROUTING_FILE", "RoutingFileError", "load_routing", "parse_routing"]
+__all__ = [
+    "ROUTING_FILE",
+    "RoutingFileError",
+    "load_routing",
+    "parse_routing",
+    "routing_env_names",
+]
 
 ROUTING_FILE = "routing.yaml"
 
@@ -44,3 +50,12 @@ def load_routing(rules_dir: Path) -> Routing:
     if routing is None:
         raise RoutingFileError(errors)
     return routing
+
+
+def routing_env_names(rules_dir: Path) -> frozenset[str]:
+    """The variables the routing file reads secrets from; none if it does not load (the
+    service reports that itself, with file:line:col)."""
+    try:
+        return load_routing(rules_dir).env_names
+    except RoutingFileError:
+        return frozenset()

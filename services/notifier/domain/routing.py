@@ -107,6 +107,20 @@ class Routing(_Model):
             )
         return self
 
+    @property
+    def env_names(self) -> frozenset[str]:
+        """Environment variables the routes read their secrets from (`secret_env`, `urls_env`)."""
+        names = {
+            name
+            for route in self.routes.values()
+            for name in (
+                route.webhook.secret_env if route.webhook else None,
+                route.apprise.urls_env if route.apprise else None,
+            )
+            if name is not None
+        }
+        return frozenset(names)
+
 
 def routes_for(decision: MatchDecided, routing: Routing) -> list[str]:
     """Route names for this decision, after fallbacks, keeping those that want its outcome."""
