@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: demo test lint typecheck unit e2e lock lock-check broker-up broker-down clean
+.PHONY: demo test lint typecheck unit e2e faults lock lock-check broker-up broker-down clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ unit: $(INSTALLED)
 
 e2e: $(INSTALLED)
 	$(BIN)/pytest tests/integration tests/e2e
+
+# The fault suite at full size (by hand, ~10 minutes); rewrites the table in docs/reliability.md.
+# `make test` runs the same scenarios smaller.
+faults: $(INSTALLED)
+	RAREMATCH_FAULTS_SCALE=full RAREMATCH_RELIABILITY_REPORT=docs/reliability.md \
+		$(BIN)/pytest -m faults tests/faults
 
 broker-up: $(INSTALLED)
 	$(BIN)/rarematch kafka up

@@ -179,3 +179,18 @@ def test_a_whole_number_written_with_a_fraction_is_an_integer_as_json_schema_say
     case = parse_body(Case, json.dumps(body))
     assert case.age is not None
     assert case.age.years == 40
+
+
+def test_json_nested_past_python_s_recursion_limit_is_bad_json_not_a_handler_failure() -> None:
+    """Found by the fault suite: a 5,000-deep array raised RecursionError, retried, then parked
+    as `handler_failed` instead of `bad_json`."""
+    assert with_body("[" * 5000 + "]" * 5000).reason == "bad_json"
+
+
+def test_hla_digits_are_ascii() -> None:
+    """Found by the fault suite: Arabic-Indic digits matched `\\d` and the case was evaluated."""
+    error = with_body(
+        f'{{"case_id": "{VALID["case_id"]}", "hla_alleles": ["A*\\u0660\\u0662:\\u0660\\u0661"]}}'
+    )
+    assert error.reason == "schema_violation"
+    assert str(error).startswith("data.hla_alleles.0: ")

@@ -193,7 +193,7 @@ class OrganFunction(_Strict):
 HlaAllele = Annotated[
     str,
     Field(
-        pattern=r"^(HLA-)?[A-Z][A-Z0-9]*\*\d{2,3}(:\d{2,3}){0,3}[NLSCAQ]?$",
+        pattern=r"^(HLA-)?[A-Z][A-Z0-9]*\*[0-9]{2,3}(:[0-9]{2,3}){0,3}[NLSCAQ]?$",
         examples=["A*02:01"],
     ),
 ]

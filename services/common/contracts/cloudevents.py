@@ -170,8 +170,20 @@ def _reject_duplicate_keys(value: bytes | str) -> None:
         raise ValidationError.from_exception_data(
             "body", [InitErrorDetails(type=refused.error, loc=(), input=None)]
         ) from None
+    except RecursionError:
+        raise ValidationError.from_exception_data(
+            "body",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("json_invalid", _TOO_DEEP), loc=(), input=None
+                )
+            ],
+        ) from None
     except ValueError:
         pass  # malformed JSON: the validating parser reports it with its position
+
+
+_TOO_DEEP = "Invalid JSON: nested too deeply (a case is a few levels deep)"
 
 
 class _Refused(Exception):

@@ -1,0 +1,137 @@
+"""kill -9 of the eligibility service at random moments while cases stream in: every decision
+is still published (at least once), and each restart is back at work within seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kafka import KafkaProducer
+
+from rarematch.common.contracts import CASE_SUBMITTED, Case
+from rarematch.common.contracts.cloudevents import WireRecord, encode
+from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.kafka.records import RecordRejected
+from rarematch.common.settings import EligibilitySettings
+from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.handlers import on_case
+from rarematch.eligibility.rulebook.store import load_rules
+from tests.faults.harness import (
+    REPO,
+    Row,
+    ServiceProcess,
+    all_records,
+    committed,
+    sized,
+    wait_until,
+)
+from tests.synthetic import synthetic_cases
+
+RULES = REPO / "rules"
+SEED = 2026
+
+
+def expected_decisions(cases: list[Case], now: datetime) -> set[tuple[str, str]]:
+    rules = load_rules(RULES, bundled_oncotree())
+    expected: set[tuple[str, str]] = set()
+    try:
+        for case in cases:
+            with contextlib.suppress(RecordRejected):  # dead-lettered by the service too
+                expected |= {(case.case_id, d.program_id) for d in on_case(case, rules, now)}
+    finally:
+        rules.engine.close()
+    return expected
+
+
+def stream(bootstrap: str, topic: str, records: list[WireRecord], seconds: float) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    pause = seconds / len(records)
+    for record in records:
+        producer.send(topic, key=record.key, value=record.value, headers=list(record.headers))
+        time.sleep(pause)
+    producer.flush()
+    producer.close()
+
+
+def test_eligibility_killed_during_a_stream_loses_no_decision(
+    kafka_bootstrap: str, tmp_path: Path, reliability: list[Row]
+) -> None:
+    count, kills = sized(ci=400, full=2000), sized(ci=5, full=8)
+    rng = random.Random(SEED)
+    cases = synthetic_cases(count, random.Random(SEED), bundled_oncotree())
+    records = [encode(CASE_SUBMITTED, c, key=c.case_id, source="/faults") for c in cases]
+    expected = expected_decisions(cases, datetime.now(UTC))
+    run = uuid.uuid4().hex[:8]
+    settings = EligibilitySettings(
+        kafka_bootstrap=kafka_bootstrap,
+        cases_topic=f"f{run}.cases",
+        matches_topic=f"f{run}.matches",
+        cases_dead_letter_topic=f"f{run}.cases.DLT",
+        eligibility_group=f"faults-{run}",
+    )
+    ensure_topics(settings)
+    env = {
+        "RAREMATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "RAREMATCH_CASES_TOPIC": settings.cases_topic,
+        "RAREMATCH_MATCHES_TOPIC": settings.matches_topic,
+        "RAREMATCH_CASES_DEAD_LETTER_TOPIC": settings.cases_dead_letter_topic,
+        "RAREMATCH_ELIGIBILITY_GROUP": settings.eligibility_group,
+        "RAREMATCH_RULES_DIR": str(RULES),
+        "RAREMATCH_ELIGIBILITY_METRICS_PORT": "0",
+    }
+    service = ServiceProcess("eligibility", env, tmp_path / "eligibility.log")
+    service.start()
+    producer = threading.Thread(
+        target=stream,
+        args=(kafka_bootstrap, settings.cases_topic, records, sized(ci=20, full=60)),
+        daemon=True,
+    )
+    producer.start()
+    recover: list[float] = []
+    try:
+        group = settings.eligibility_group
+        wait_until(lambda: committed(kafka_bootstrap, group) > 0, 60, "the first commit")
+        for _ in range(kills):
+            time.sleep(rng.uniform(0.5, 2.5))
+            service.kill()
+            before = committed(kafka_bootstrap, group)
+            restarted = time.monotonic()
+            service.start()
+            if before < count:  # time until the restarted process commits again
+                wait_until(
+                    lambda b=before: committed(kafka_bootstrap, group) > b,  # type: ignore[misc]
+                    90,
+                    "progress after a restart",
+                )
+                recover.append(time.monotonic() - restarted)
+        producer.join(timeout=300)
+        wait_until(lambda: committed(kafka_bootstrap, group) >= count, 180, "every case committed")
+        service.check_alive()
+    finally:
+        service.stop()
+
+    matches = all_records(kafka_bootstrap, settings.matches_topic, len(expected))
+    published = [(r.key.decode(), json.loads(r.value)["program_id"]) for r in matches]
+    distinct = set(published)
+    reliability.append(
+        Row(
+            "eligibility: kill -9 during a stream",
+            sent=count,
+            expected=len(expected),
+            received=len(distinct),
+            lost=len(expected - distinct),
+            duplicated=len(published) - len(distinct),
+            crashes=service.self_exits,
+            recover_s=recover,
+            note=f"{kills} kills; duplicates are at-least-once redeliveries of match events",
+        )
+    )
+    assert expected - distinct == set(), "decisions lost"
+    assert distinct - expected == set(), "decisions nobody expected"
+    assert service.self_exits == 0
