@@ -14,10 +14,11 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from rarematch.common.contracts import CASE_SUBMITTED, Case
+from rarematch.common.contracts import CASE_SUBMITTED, Case, MatchDecided
 from rarematch.common.contracts.cloudevents import WireRecord, encode
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.records import RecordRejected
+from rarematch.common.kafka.runner import RECONNECT
 from rarematch.common.settings import EligibilitySettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.handlers import on_case
@@ -37,20 +38,22 @@ RULES = REPO / "rules"
 SEED = 2026
 
 
-def expected_decisions(cases: list[Case], now: datetime) -> set[tuple[str, str]]:
+def expected_decisions(cases: list[Case], now: datetime) -> list[MatchDecided]:
+    """What the service must publish for `cases`: the same code, in this process."""
     rules = load_rules(RULES, bundled_oncotree())
-    expected: set[tuple[str, str]] = set()
+    decisions: list[MatchDecided] = []
     try:
         for case in cases:
             with contextlib.suppress(RecordRejected):  # dead-lettered by the service too
-                expected |= {(case.case_id, d.program_id) for d in on_case(case, rules, now)}
+                decisions += on_case(case, rules, now)
     finally:
         rules.engine.close()
-    return expected
+    return decisions
 
 
 def stream(bootstrap: str, topic: str, records: list[WireRecord], seconds: float) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    # The intake's producer reconnects as promptly as ours, so input resumes with the broker.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **RECONNECT)
     pause = seconds / len(records)
     for record in records:
         producer.send(topic, key=record.key, value=record.value, headers=list(record.headers))
@@ -66,7 +69,7 @@ def test_eligibility_killed_during_a_stream_loses_no_decision(
     rng = random.Random(SEED)
     cases = synthetic_cases(count, random.Random(SEED), bundled_oncotree())
     records = [encode(CASE_SUBMITTED, c, key=c.case_id, source="/faults") for c in cases]
-    expected = expected_decisions(cases, datetime.now(UTC))
+    expected = {(d.case_id, d.program_id) for d in expected_decisions(cases, datetime.now(UTC))}
     run = uuid.uuid4().hex[:8]
     settings = EligibilitySettings(
         kafka_bootstrap=kafka_bootstrap,
