@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rarematch.localkafka import BrokerConfig, BrokerError, down, up
 from rarematch.ports import free_ports
 from tests.postgres import postgres_url
 
 __all__ = ["postgres_url"]  # a real PostgreSQL server, for the notifier store
+
+# Property tests drive the real durable-rules engine, whose first calls are slow: no deadline.
+# `default` runs in `make test`; HYPOTHESIS_PROFILE=thorough searches 20x longer, by hand.
+# Failing examples are saved in .hypothesis/examples and replayed first on the next run.
+_PROPERTY_SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("default", max_examples=100, **_PROPERTY_SETTINGS)
+settings.register_profile("thorough", max_examples=2000, **_PROPERTY_SETTINGS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

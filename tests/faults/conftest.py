@@ -21,11 +21,16 @@ _BEGIN = "<!-- fault-suite table: begin -->"
 _END = "<!-- fault-suite table: end -->"
 
 
+FAULT_TEST_TIMEOUT_S = 1800 if FULL else 600
+"""A scenario streams, kills and restarts for minutes; past this it hangs (pytest-timeout)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.faults)
+            item.add_marker(pytest.mark.timeout(FAULT_TEST_TIMEOUT_S))
 
 
 @pytest.fixture

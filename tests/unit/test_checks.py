@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rarematch.common.contracts import Case
 from rarematch.eligibility.domain.checks import compile_check, facts_to_collect, observe
 from tests.builders import make_case, random_case
-from tests.unit.engine_harness import compiled, fact, node, status_of
+from tests.strategies import cases, check_trees
+from tests.unit.engine_harness import Checks, compiled, fact, node, status_of
 
 LEAVES: list[dict[str, Any]] = [
     {"age": {"min_years": 18}},
@@ -65,43 +69,41 @@ LEAVES: list[dict[str, Any]] = [
     {"fusion": {"genes": ["NTRK3"], "partners": ["ETV6"]}},
     {"fusion": {"genes": ["EWSR1"], "partners": ["FLI1", "ERG"]}},
 ]
-LEAF_IDS = [f"{i}-{next(iter(leaf))}" for i, leaf in enumerate(LEAVES)]
-CASES_PER_CHECK = 300
-
-
-def generated_cases(seed: int, count: int = CASES_PER_CHECK) -> list[Case]:
-    rng = random.Random(seed)
-    return [random_case(rng, case_id=f"gen-{seed}-{i}") for i in range(count)]
+COVERAGE_CASES = 300
 
 
 @pytest.fixture(scope="module")
-def case_facts() -> list[dict[str, Any]]:
-    return [fact(case) for case in generated_cases(seed=20261127)]
+def leaf_checks() -> Iterator[Checks]:
+    """Every leaf compiled once, in the production shape; examples only evaluate."""
+    with compiled([node(leaf) for leaf in LEAVES]) as checks:
+        yield checks
 
 
 # --- the key property --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("leaf", LEAVES, ids=LEAF_IDS)
-def test_leaf_met_not_met_unknown_are_exclusive_and_exhaustive(
-    leaf: dict[str, Any], case_facts: list[dict[str, Any]]
+@given(case=cases())
+def test_every_leaf_fires_exactly_one_of_met_not_met_unknown(
+    case: Case, leaf_checks: Checks
 ) -> None:
-    conditions = compile_check(node(leaf))
-    assert conditions.unknown is not None, "leaf checks spell out unknown"
-    seen: Counter[str] = Counter()
-    with compiled([node(leaf)]) as checks:
-        for case_fact in case_facts:
-            distinct = set(checks.fired(0, case_fact))
-            assert len(distinct) == 1, f"{leaf} fired {sorted(distinct)} for {case_fact}"
-            seen.update(distinct)
-    # the generator reaches every outcome, so the property is not vacuous
-    assert set(seen) == {"met", "not_met", "unknown"}, seen
+    case_fact = fact(case)
+    for index, leaf in enumerate(LEAVES):
+        distinct = set(leaf_checks.fired(index, case_fact))
+        assert len(distinct) == 1, f"{leaf} fired {sorted(distinct)}"
 
 
-def test_unreported_everything_is_unknown_for_every_leaf() -> None:
+def test_the_case_generator_reaches_every_outcome_of_every_leaf(leaf_checks: Checks) -> None:
+    """The property above is not vacuous: generated cases meet, fail and leave open each leaf."""
+    rng = random.Random(20261127)
+    facts = [fact(random_case(rng, case_id=f"gen-{i}")) for i in range(COVERAGE_CASES)]
+    for index, leaf in enumerate(LEAVES):
+        seen = Counter(leaf_checks.status(index, case_fact) for case_fact in facts)
+        assert set(seen) == {"met", "not_met", "unknown"}, (leaf, seen)
+
+
+def test_unreported_everything_is_unknown_for_every_leaf(leaf_checks: Checks) -> None:
     bare = fact(Case(case_id="bare"))
-    with compiled([node(leaf) for leaf in LEAVES]) as checks:
-        assert [checks.status(i, bare) for i in range(len(LEAVES))] == ["unknown"] * len(LEAVES)
+    assert [leaf_checks.status(i, bare) for i in range(len(LEAVES))] == ["unknown"] * len(LEAVES)
 
 
 def _kleene(operator: str, values: list[str]) -> str:
@@ -116,15 +118,6 @@ def _kleene(operator: str, values: list[str]) -> str:
     return "not_met" if set(values) == {"not_met"} else "unknown"
 
 
-def _random_tree(rng: random.Random, depth: int) -> dict[str, Any]:
-    if depth == 0 or rng.random() < 0.3:
-        return rng.choice(LEAVES)
-    operator = rng.choice(("all", "any", "not"))
-    if operator == "not":
-        return {"not": _random_tree(rng, depth - 1)}
-    return {operator: [_random_tree(rng, depth - 1) for _ in range(rng.randint(2, 3))]}
-
-
 def _expected(tree: dict[str, Any], leaf_status: list[str]) -> str:
     key = next(iter(tree))
     if key == "not":
@@ -134,37 +127,18 @@ def _expected(tree: dict[str, Any], leaf_status: list[str]) -> str:
     return leaf_status[LEAVES.index(tree)]
 
 
-COMPOSITIONS = [
-    {"any": [LEAVES[23], LEAVES[24], LEAVES[25]]},
-    {"all": [LEAVES[22], {"not": LEAVES[19]}]},
-    {"not": {"any": [LEAVES[17], LEAVES[14]]}},
-    {"all": [LEAVES[8], {"any": [LEAVES[11], LEAVES[12]]}, {"not": LEAVES[26]}]},
-    *(
-        tree
-        for tree in (_random_tree(random.Random(seed), 2) for seed in range(200))
-        if next(iter(tree)) in ("all", "any", "not")
-    ),
-][:40]
-
-
+@given(tree=check_trees(LEAVES), case_bodies=st.lists(cases(), min_size=1, max_size=8))
 def test_compositions_never_fire_both_and_follow_kleene_logic(
-    case_facts: list[dict[str, Any]],
+    tree: dict[str, Any], case_bodies: list[Case], leaf_checks: Checks
 ) -> None:
-    assert len(COMPOSITIONS) == 40
-    seen: Counter[str] = Counter()
-    with (
-        compiled([node(leaf) for leaf in LEAVES]) as leaves,
-        compiled([node(tree) for tree in COMPOSITIONS], with_unknown=False) as trees,
-    ):
-        for case_fact in case_facts:
-            leaf_status = [leaves.status(i, case_fact) for i in range(len(LEAVES))]
-            for j, tree in enumerate(COMPOSITIONS):
-                fired = set(trees.fired(j, case_fact))
-                assert fired != {"met", "not_met"}, f"{tree} both met and not met"
-                status = fired.pop() if fired else "unknown"
-                assert status == _expected(tree, leaf_status), (tree, case_fact)
-                seen[status] += 1
-    assert set(seen) == {"met", "not_met", "unknown"}
+    with compiled([node(tree)], with_unknown=False) as trees:
+        for case in case_bodies:
+            case_fact = fact(case)
+            leaf_status = [leaf_checks.status(i, case_fact) for i in range(len(LEAVES))]
+            fired = set(trees.fired(0, case_fact))
+            assert fired != {"met", "not_met"}, "both met and not met"
+            status = fired.pop() if fired else "unknown"
+            assert status == _expected(tree, leaf_status)
 
 
 def test_compositions_leave_unknown_to_the_reader() -> None:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rarematch.eligibility.domain.oncotree import OncoTree, bundled_oncotree
+from tests.builders import make_case
+from tests.strategies import oncotree_codes
+from tests.unit.engine_harness import status_of
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +98,46 @@ def test_cc_by_attribution_ships_beside_the_data() -> None:
     text = source.read_text()
     assert "CC BY 4.0" in text
     assert "Memorial Sloan Kettering" in text
+
+
+@st.composite
+def code_and_criterion(draw: st.DrawFn) -> tuple[str, str]:
+    """A case's code and a criterion's code: one inside the other's lineage, or unrelated."""
+    lineage = bundled_oncotree().lineage
+    first, second = draw(oncotree_codes()), draw(oncotree_codes())
+    return draw(
+        st.one_of(
+            st.sampled_from(lineage(first)).map(lambda ancestor: (first, ancestor)),
+            st.sampled_from(lineage(first)).map(lambda ancestor: (ancestor, first)),
+            st.just((first, second)),
+        )
+    )
+
+
+@given(code=oncotree_codes())
+def test_each_step_of_a_lineage_is_the_parent_of_the_one_before(code: str) -> None:
+    tree = bundled_oncotree()
+    lineage = tree.lineage(code)
+    assert [tree.parents[c] for c in lineage] == [*lineage[1:], None]
+
+
+def expected_status(code: str, wanted: str, excluded: str | None) -> str:
+    """DESIGN.md: a descendant is inside; a case coded more coarsely may be, so unknown."""
+    lineage = bundled_oncotree().lineage
+    if excluded in lineage(code):
+        return "not_met"
+    if wanted in lineage(code):
+        return "met"
+    return "unknown" if code in lineage(wanted)[1:] else "not_met"
+
+
+@given(codes=code_and_criterion(), data=st.data())
+def test_a_diagnosis_check_meets_exactly_the_descendants_it_names(
+    codes: tuple[str, str], data: st.DataObject
+) -> None:
+    code, wanted = codes
+    in_lineage = st.sampled_from(bundled_oncotree().lineage(code))
+    excluded = data.draw(st.one_of(st.none(), in_lineage, oncotree_codes()), label="excluded")
+    check: dict[str, Any] = {"oncotree": [wanted]} | ({"exclude": [excluded]} if excluded else {})
+    case = make_case(diagnosis={"oncotree_code": code})
+    assert status_of({"diagnosis": check}, case) == expected_status(code, wanted, excluded)
