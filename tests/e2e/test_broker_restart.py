@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from rarematch.notifier.bootstrap import bootstrap as bootstrap_notifier
 from rarematch.ports import free_ports
 from rarematch.publish import publish_cases
 from tests.e2e.conftest import CASES, RULES, read_topic, running
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -38,14 +39,6 @@ def broker(tmp_path: Path) -> Iterator[BrokerConfig]:
         yield config
     finally:
         down(config, say=lambda m: print(f"[restart-broker] {m}"))
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.05)
-    return value
 
 
 def case_id(path: Path) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.rulebook.store import RuleStore
 from rarematch.publish import publish_cases
 from tests.e2e.conftest import CASES, RULES, read_topic, running
+from tests.waiting import metric, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -65,7 +65,10 @@ def live(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[EligibilitySett
         target=watch_rules, args=(store, rules_dir, bundled_oncotree(), stop), daemon=True
     )
     watcher.start()
-    time.sleep(0.5)  # let the watcher register its inotify watches before the first edit
+    # The watcher is live once a touch of a program file counts as an unchanged reload.
+    unchanged = reloads("unchanged")
+    program = rules_dir / "programs" / "reload-test.yaml"
+    wait_for(lambda: reloads("unchanged") > unchanged, "the watcher started", poke=program.touch)
     with running(loop):
         yield settings, store
     stop.set()
@@ -92,15 +95,18 @@ def publish_t_all_case(settings: EligibilitySettings) -> None:
     )
 
 
-def wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + RELOAD_DEADLINE_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {RELOAD_DEADLINE_S} s: {what}"
-        time.sleep(0.05)
+def wait_for(
+    predicate: Callable[[], object], what: str, poke: Callable[[], object] | None = None
+) -> None:
+    wait_until(predicate, RELOAD_DEADLINE_S, what, poke=poke, every_s=0.1)
+
+
+def reloads(result: str) -> float:
+    return metric("rarematch_rules_reloads_total", result=result)
 
 
 def rejected_reloads() -> float:
-    return REGISTRY.get_sample_value("rarematch_rules_reloads_total", {"result": "rejected"}) or 0
+    return reloads("rejected")
 
 
 def test_edit_takes_effect_and_broken_edit_keeps_last_good_rules(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,6 +22,7 @@ from rarematch.notifier.bootstrap import bootstrap
 from rarematch.ports import free_port
 from rarematch.webhook_receiver import new_webhook_secret, receive_webhooks
 from tests.e2e.conftest import read_topic, running
+from tests.waiting import metric, settled, wait_until
 
 pytestmark = pytest.mark.kafka
 SECRET_ENV = "RAREMATCH_TEST_WEBHOOK_SECRET"
@@ -92,6 +92,11 @@ def publish(settings: NotifierSettings, decisions: list[MatchDecided]) -> None:
     producer.close()
 
 
+def settled_all(settings: NotifierSettings) -> bool:
+    """The notifier committed every match: whatever it would send for them is sent."""
+    return settled(settings.kafka_bootstrap, settings.notifier_group, settings.matches_topic)
+
+
 @contextmanager
 def notifier(settings: NotifierSettings) -> Iterator[None]:
     with running(bootstrap(settings)[0]):
@@ -115,7 +120,7 @@ def test_the_same_match_delivered_twice_alerts_once_per_channel(
             emails = mail.wait_for(1, 30)
             hooks.wait_for(1, 30)
             publish(settings, [match])  # and once more, after the first was sent
-            time.sleep(3)  # give a duplicate every chance to arrive
+            wait_until(lambda: settled_all(settings), 30, "the notifier committed every match")
         assert len(mail.messages) == 1
         assert len(hooks.received) == 1
         assert hooks.rejected == 0
@@ -139,8 +144,15 @@ def test_smtp_down_then_up_is_delivered_after_retry(kafka_bootstrap: str, tmp_pa
         retry_max_delay_s=0.3,
     )
     publish(settings, [decision("case-smtp-1")])
+    retried = metric("rarematch_notifications_total", channel="email", result="retried")
     with notifier(settings):
-        time.sleep(2)  # the first attempts meet a closed port
+        wait_until(
+            lambda: (
+                metric("rarematch_notifications_total", channel="email", result="retried") > retried
+            ),
+            30,
+            "a delivery attempt that met the closed port",
+        )
         with catch_mail(port=port) as mail:
             delivered = mail.wait_for(1, 30)
     assert len(delivered) == 1
@@ -189,7 +201,11 @@ def test_a_digest_route_sends_one_message_with_counts(kafka_bootstrap: str, tmp_
         )
         with notifier(settings):
             [digest] = mail.wait_for(1, 30)
-            time.sleep(3)  # a second digest would have been sent by now
+            wait_until(
+                lambda: settled_all(settings) and not _queued(settings),
+                30,
+                "every decision consumed and none left queued for a second digest",
+            )
         assert len(mail.messages) == 1
     assert digest["Subject"] == "[rarematch] Digest for team: 4 decision(s)"
     text = email_text(digest)
@@ -206,10 +222,11 @@ def test_pending_digest_entries_survive_a_restart(kafka_bootstrap: str, tmp_path
         settings = settings_for(kafka_bootstrap, rules_dir(tmp_path, routing_yaml(team)), mail.port)
         publish(settings, [decision("case-rst-1"), decision("case-rst-2")])
         with notifier(settings):
-            deadline = time.monotonic() + 30
-            while not settings.notifier_store_path.exists() or not _queued(settings):
-                assert time.monotonic() < deadline, "entries were never queued"
-                time.sleep(0.2)
+            wait_until(
+                lambda: settings.notifier_store_path.exists() and _queued(settings),
+                30,
+                "entries queued for the digest",
+            )
         assert mail.messages == [], "stopped before the window closed"
         with notifier(settings):
             [digest] = mail.wait_for(1, 30)
@@ -245,7 +262,7 @@ def test_two_instances_on_postgresql_alert_once_per_match(
             both.enter_context(notifier(settings))
             both.enter_context(notifier(settings))
             mail.wait_for(24, 60)
-            time.sleep(3)
+            wait_until(lambda: settled_all(settings), 30, "both instances committed every match")
     subjects = sorted(m["Subject"] for m in mail.messages)
     assert len(subjects) == 24, f"{len(subjects)} alerts for 24 matches"
     assert len(set(subjects)) == 24

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.waiting import committed_offsets, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FULL = os.environ.get("RAREMATCH_FAULTS_SCALE", "ci") == "full"
@@ -77,27 +78,9 @@ class ServiceProcess:
             self._log = None
 
 
-_ADMINS: dict[str, KafkaAdminClient] = {}
-
-
 def committed(bootstrap: str, group: str) -> int:
     """Records the group has committed, summed over partitions (0 before its first commit)."""
-    admin = _ADMINS.get(bootstrap)
-    if admin is None:
-        admin = _ADMINS[bootstrap] = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
-    except KafkaError:
-        return 0
-    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.25)
-    return value
+    return sum(committed_offsets(bootstrap, group).values())
 
 
 def all_records(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rarematch.eligibility.adapters import rules_watcher
 from rarematch.eligibility.adapters.rules_watcher import watch_rules
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.rulebook.store import RuleStore, load_rules
+from tests import waiting
 from tests.unit.test_rules_validation import _criterion, _deep_any, _program
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,19 +24,13 @@ DEADLINE_S = 10.0
 
 
 def reloads(result: Reload) -> float:
-    value = REGISTRY.get_sample_value("rarematch_rules_reloads_total", {"result": result.value})
-    return value or 0.0
+    return waiting.metric("rarematch_rules_reloads_total", result=result.value)
 
 
 def wait_until(
     condition: Callable[[], bool], what: str, poke: Callable[[], None] | None = None
 ) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
-        if poke:
-            poke()
-        time.sleep(0.1)
+    waiting.wait_until(condition, DEADLINE_S, what, poke=poke, every_s=0.1)
 
 
 class Watched:
