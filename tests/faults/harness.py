@@ -162,3 +162,55 @@ def render_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Topic and group names of one scenario's run, and the environment both services get."""
+
+    bootstrap: str
+    run: str
+
+    @property
+    def cases(self) -> str:
+        return f"f{self.run}.cases"
+
+    @property
+    def matches(self) -> str:
+        return f"f{self.run}.matches"
+
+    @property
+    def cases_dlt(self) -> str:
+        return f"f{self.run}.cases.DLT"
+
+    @property
+    def matches_dlt(self) -> str:
+        return f"f{self.run}.matches.DLT"
+
+    @property
+    def notifications_dlt(self) -> str:
+        return f"f{self.run}.notifications.DLT"
+
+    @property
+    def eligibility_group(self) -> str:
+        return f"eligibility-{self.run}"
+
+    @property
+    def notifier_group(self) -> str:
+        return f"notifier-{self.run}"
+
+    def env(self, rules_dir: Path, **extra: str) -> dict[str, str]:
+        return {
+            "RAREMATCH_KAFKA_BOOTSTRAP": self.bootstrap,
+            "RAREMATCH_CASES_TOPIC": self.cases,
+            "RAREMATCH_MATCHES_TOPIC": self.matches,
+            "RAREMATCH_CASES_DEAD_LETTER_TOPIC": self.cases_dlt,
+            "RAREMATCH_MATCHES_DEAD_LETTER_TOPIC": self.matches_dlt,
+            "RAREMATCH_NOTIFICATIONS_DEAD_LETTER_TOPIC": self.notifications_dlt,
+            "RAREMATCH_ELIGIBILITY_GROUP": self.eligibility_group,
+            "RAREMATCH_NOTIFIER_GROUP": self.notifier_group,
+            "RAREMATCH_ELIGIBILITY_METRICS_PORT": "0",
+            "RAREMATCH_NOTIFIER_METRICS_PORT": "0",
+            "RAREMATCH_RULES_DIR": str(rules_dir),
+            **extra,
+        }

@@ -32,6 +32,7 @@ from tests.faults.harness import (
     REPO,
     Row,
     ServiceProcess,
+    Stack,
     all_records,
     committed,
     sized,
@@ -101,48 +102,25 @@ def test_broker_restarts_lose_no_decision_and_no_alert(
     ]
     assert all(probe_alerts), "every probe case must be alerted by email"
     expected = {(d.case_id, d.program_id) for d in decisions}
-    run = uuid.uuid4().hex[:8]
     bootstrap = broker.bootstrap
+    stack = Stack(bootstrap, uuid.uuid4().hex[:8])
     with catch_mail() as mail:
         settings = NotifierSettings(
             kafka_bootstrap=bootstrap,
-            cases_topic=f"r{run}.cases",
-            matches_topic=f"r{run}.matches",
-            cases_dead_letter_topic=f"r{run}.cases.DLT",
-            matches_dead_letter_topic=f"r{run}.matches.DLT",
-            notifier_group=f"notifier-{run}",
+            cases_topic=stack.cases,
+            matches_topic=stack.matches,
+            cases_dead_letter_topic=stack.cases_dlt,
+            matches_dead_letter_topic=stack.matches_dlt,
         )
-        ensure_topics(settings)
-        shared = {
-            "RAREMATCH_KAFKA_BOOTSTRAP": bootstrap,
-            "RAREMATCH_CASES_TOPIC": settings.cases_topic,
-            "RAREMATCH_MATCHES_TOPIC": settings.matches_topic,
-            "RAREMATCH_CASES_DEAD_LETTER_TOPIC": settings.cases_dead_letter_topic,
-            "RAREMATCH_MATCHES_DEAD_LETTER_TOPIC": settings.matches_dead_letter_topic,
-            "RAREMATCH_RULES_DIR": str(RULES),
-        }
-        eligibility = ServiceProcess(
-            "eligibility",
-            {
-                **shared,
-                "RAREMATCH_ELIGIBILITY_GROUP": f"eligibility-{run}",
-                "RAREMATCH_ELIGIBILITY_METRICS_PORT": "0",
-            },
-            tmp_path / "eligibility.log",
+        ensure_topics(settings, [stack.notifications_dlt])
+        env = stack.env(
+            RULES,
+            RAREMATCH_SMTP_PORT=str(mail.port),
+            RAREMATCH_NOTIFIER_STORE_PATH=str(tmp_path / "notifier.sqlite3"),
         )
-        notifier = ServiceProcess(
-            "notifier",
-            {
-                **shared,
-                "RAREMATCH_NOTIFIER_GROUP": settings.notifier_group,
-                "RAREMATCH_NOTIFIER_METRICS_PORT": "0",
-                "RAREMATCH_SMTP_PORT": str(mail.port),
-                "RAREMATCH_NOTIFIER_STORE_PATH": str(tmp_path / "notifier.sqlite3"),
-                "RAREMATCH_NOTIFICATIONS_DEAD_LETTER_TOPIC": f"r{run}.notifications.DLT",
-            },
-            tmp_path / "notifier.log",
-        )
-        groups = (f"eligibility-{run}", settings.notifier_group)
+        eligibility = ServiceProcess("eligibility", env, tmp_path / "eligibility.log")
+        notifier = ServiceProcess("notifier", env, tmp_path / "notifier.log")
+        groups = (stack.eligibility_group, stack.notifier_group)
         eligibility.start()
         notifier.start()
         producer = threading.Thread(
