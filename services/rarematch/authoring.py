@@ -167,12 +167,19 @@ def _report(errors: list[RuleError], sources: dict[str, bytes], output: str) -> 
     raise typer.Exit(1)
 
 
+_QUOTE_CHARS = 160
+"""The longest source line quoted under an error (an oversized file may be one line)."""
+
+
 def _error_text(error: RuleError, source: bytes) -> str:
     lines = source.decode("utf-8", "replace").splitlines()
     text = str(error)
     if 0 < error.line <= len(lines):
         line = lines[error.line - 1]
-        text += f"\n    {line}\n    {' ' * (error.column - 1)}^"
+        if len(line) > _QUOTE_CHARS:
+            line = line[:_QUOTE_CHARS] + " ..."
+        caret = f"\n    {' ' * (error.column - 1)}^" if error.column <= _QUOTE_CHARS else ""
+        text += f"\n    {line}{caret}"
     return text
 
 
