@@ -68,7 +68,7 @@ class Harness:
             executor=ThreadPoolExecutor(4),
             dead_letter_topic="notifications.DLT",
             now=lambda: self.clock,
-            retry=RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.01, lease_s=1),
+            retry=RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.01, claim_wait_s=1),
             sleep=lambda _: None,
         )
 
