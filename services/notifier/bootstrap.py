@@ -19,7 +19,6 @@ from rarematch.common.kafka.topics import Topics
 from rarematch.common.logging import get_logger
 from rarematch.common.settings import NotifierSettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
-from rarematch.notifier.adapters.apprise_channel import AppriseChannel
 from rarematch.notifier.adapters.heartbeat import start_heartbeats
 from rarematch.notifier.adapters.routing_watcher import RoutingReloader, load_valid_routing
 from rarematch.notifier.adapters.smtp_channel import SmtpChannel
@@ -46,6 +45,10 @@ def real_channels(settings: NotifierSettings, routing: Routing) -> ChannelFactor
         if name == "webhook" and route.webhook is not None:
             return WebhookChannel.from_targets([route.webhook])
         if name == "apprise" and route.apprise is not None:
+            # imported when first used: apprise adds half a second to every start (and a
+            # restart should be delivering again within seconds)
+            from rarematch.notifier.adapters.apprise_channel import AppriseChannel
+
             return AppriseChannel.from_target(route.apprise)
         raise KeyError(f"route {route_name} has no {name} channel")
 
