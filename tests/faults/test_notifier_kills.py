@@ -99,8 +99,8 @@ def test_notifier_killed_during_a_stream_loses_no_alert_and_sends_none_twice(
     routing = load_routing(RULES)
     emails = [d for decision in decisions for d in deliveries_for(decision, routing)]
     assert {d.channel for d in emails} == {"email"}
+    # Message-ID -> (case, program, outcome, route)
     alert_of = {message_id_header(d.message_id): alert_key(d.decision, d.route) for d in emails}
-    """Message-ID -> (case, program, outcome, route)"""
     id_of_key = {d.key: message_id_header(d.message_id) for d in emails}
     store = tmp_path / "notifier.sqlite3"
     records = [encode(MATCH_DECIDED, d, key=d.case_id, source="/faults") for d in decisions]
