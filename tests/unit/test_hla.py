@@ -7,6 +7,7 @@ group or a serological antigen proves at most its first field; null alleles sati
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -28,7 +29,7 @@ from rarematch.eligibility.domain.criteria import HlaCheck
 from tests.builders import make_case
 from tests.strategies import hla_alleles
 from tests.unit.engine_harness import Checks, compiled, fact, node, status_of
-from tests.unit.test_strict_intake import CASE_SCHEMA
+from tests.unit.test_strict_intake import CASE_SCHEMA, with_body
 
 # --- forms -------------------------------------------------------------------------------------
 
@@ -175,6 +176,14 @@ def test_a_case_refuses_other_forms_at_their_field_path(allele: str) -> None:
     [error] = caught.value.errors()
     assert error["loc"] == ("hla_alleles", 1)
     assert error["msg"] == f"Value error, {HlaParseError()}"
+
+
+@pytest.mark.parametrize("allele", ["A*02:01/02:02", "Bw4", "A*0\u0662:01", "A*02:01:01:01:01"])
+def test_an_unreadable_allele_is_a_schema_violation_at_intake_named_by_path(allele: str) -> None:
+    body = json.dumps({"case_id": "case-hla", "hla_alleles": ["A*02:01", allele]})
+    refused = with_body(body)
+    assert refused.reason == "schema_violation"
+    assert str(refused) == f"data.hla_alleles.1: Value error, {HlaParseError()}"
 
 
 @pytest.mark.parametrize("allele", [*WELL_FORMED, *MALFORMED, " A*02:01"])
