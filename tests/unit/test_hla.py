@@ -256,6 +256,19 @@ def test_a_rule_cannot_restrict_to_what_is_not_proven_on_the_cell(allele: str) -
         (["A*02:01:01"], "A*02:01P", "met"),
         (["A*02:05"], "A*02:01P", "unknown"),
         (["A*24:02"], "A*02:01P", "not_met"),
+        # P groups are disjoint and named after their lowest-numbered allele
+        (["A*02:01"], "A*02:05P", "not_met"),
+        (["A*02:01P"], "A*02:05P", "not_met"),
+        (["A*02:01:01G"], "A*02:05P", "not_met"),
+        (["A*02:09"], "A*02:05P", "unknown"),
+        (["A*02:101"], "A*02:05P", "unknown"),
+        (["A*02:05:01G"], "A*02:05P", "unknown"),
+        (["A*02:05Q"], "A*02:05P", "unknown"),
+        (["A*02"], "A*02:05P", "unknown"),
+        (["A2"], "A*02:05P", "unknown"),
+        (["A*02:05N", "A*24:02"], "A*02:05P", "not_met"),
+        (["A*02:05:01:01"], "A*02:05P", "met"),
+        (["A*02:01", "A*02:05P"], "A*02:05P", "met"),
         (["A*02:01:01:02"], "A*02:01:01G", "met"),
         (["A*02:01:01G"], "A*02:01:01G", "unknown"),
         (["A*02:01"], "A*02:01:01G", "unknown"),
@@ -302,6 +315,7 @@ CRITERIA = [
     "A*24:02",
     "A*24:02:01:02L",
     "A*02:01P",
+    "A*02:05P",
     "A2",
     "A9",
     "A24",
@@ -380,3 +394,30 @@ def test_more_specific_typing_never_decides_less(text: str, hla_checks: Checks) 
     for criterion, status in coarse.items():
         if status != "unknown":
             assert fine[criterion] == status, (criterion, coarser, text)
+
+
+def _in_p_group(allele: HlaAllele, name: tuple[str, str]) -> str:
+    """met / not_met / unknown of one typing for the P group `A*<name>P`, from the WHO rules
+    alone: members share the first field; a group is named after its lowest-numbered allele,
+    holds no null allele, and P groups are disjoint."""
+    fields, expressed = _proves(allele)
+    if allele.locus != "A":
+        return "unknown"  # HLA-A untyped
+    if allele.suffix == "N" or (fields and fields[0] != name[0]):
+        return "not_met"
+    if allele.group == "P":
+        return "met" if allele.fields == name else "not_met"
+    if len(allele.fields) < 2 or allele.serotype:
+        return "unknown"
+    second = int(allele.fields[1])
+    if allele.group != "G" and allele.fields[:2] == name:
+        return "met" if expressed else "unknown"
+    return "not_met" if second < int(name[1]) else "unknown"
+
+
+@given(text=hla_alleles(near="A*02:05:01:01"))
+def test_a_p_group_is_met_by_its_members_and_refused_only_to_certain_non_members(
+    text: str, hla_checks: Checks
+) -> None:
+    found = statuses(hla_checks, [text])["A*02:05P"]
+    assert found == _in_p_group(parse_allele(text), ("02", "05"))

@@ -553,8 +553,8 @@ def _compile_hla(check: HlaCheck) -> Conditions:
     locus = f"hla_loci.{wanted.locus}"
     return Conditions(
         met=any_of(*(has(path) for path in wanted.proving)),
-        not_met=all_of(absent, has(locus), *(lacks(path) for path in wanted.undecided)),
-        unknown=all_of(absent, any_of(lacks(locus), *(has(path) for path in wanted.undecided))),
+        not_met=all_of(absent, has(locus), *(settled for _, settled in wanted.undecided)),
+        unknown=all_of(absent, any_of(lacks(locus), *(open_ for open_, _ in wanted.undecided))),
     )
 
 
