@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from rarematch.common.contracts import Case
+from rarematch.common.contracts.case import MAX_HLA_ALLELES
 from rarematch.common.hla import (
     HLA_ALLELE_PATTERN,
     SEROTYPES,
@@ -176,6 +177,18 @@ def test_a_case_refuses_other_forms_at_their_field_path(allele: str) -> None:
     [error] = caught.value.errors()
     assert error["loc"] == ("hla_alleles", 1)
     assert error["msg"] == f"Value error, {HlaParseError()}"
+
+
+def test_a_case_lists_at_most_a_hundred_typings_and_the_schema_says_so() -> None:
+    many = [f"B*{n:02d}:01" for n in range(10, 10 + MAX_HLA_ALLELES)]
+    assert make_case(hla_alleles=many).hla_alleles == many
+    with pytest.raises(ValidationError) as caught:
+        make_case(hla_alleles=[*many, "A*02:01"])
+    [error] = caught.value.errors()
+    assert (error["loc"], error["type"]) == (("hla_alleles",), "too_long")
+    schema = jsonschema.Draft202012Validator(CASE_SCHEMA)
+    assert schema.is_valid({"case_id": "case-hla", "hla_alleles": many})
+    assert not schema.is_valid({"case_id": "case-hla", "hla_alleles": [*many, "A*02:01"]})
 
 
 @pytest.mark.parametrize("allele", ["A*02:01/02:02", "Bw4", "A*0\u0662:01", "A*02:01:01:01:01"])

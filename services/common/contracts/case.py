@@ -208,6 +208,10 @@ def _hla_allele(text: str) -> str:
     return text
 
 
+MAX_HLA_ALLELES = 100
+"""Two alleles at each of 15 loci, reported in several forms, fit many times over; the bound
+keeps a hostile case from costing more than 100 parses (about 2 ms each, first seen)."""
+
 HlaAllele = Annotated[
     str,
     Field(
@@ -228,7 +232,12 @@ class Case(_Strict):
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1")
     diagnosis: Diagnosis | None = None
     biomarkers: Biomarkers | None = None
-    hla_alleles: list[HlaAllele] | None = None
+    hla_alleles: list[HlaAllele] | None = Field(
+        default=None,
+        max_length=MAX_HLA_ALLELES,
+        description="HLA typing as reported; at most two alleles a locus, ambiguity reported "
+        "as several entries",
+    )
     performance: list[PerformanceScore] | None = None
     treatment_history: TreatmentHistory | None = None
     organ_function: OrganFunction | None = None
