@@ -149,10 +149,6 @@ class HlaAllele:
         return "expressed"
 
     @property
-    def expressed(self) -> bool:
-        return self.expression == "expressed"
-
-    @property
     def prefixes(self) -> list[HlaAllele]:
         """What the typing proves at every resolution: A*02:01:01 -> A*02, A*02:01, A*02:01:01."""
         proven = self.resolution
