@@ -126,7 +126,7 @@ def fmt(
             continue
         except YamlSyntaxError as error:
             where = error.location
-            errors.append(RuleError(name, where.line, where.column, "yaml_syntax", str(error)))
+            errors.append(RuleError(name, where.line, where.column, error.code, str(error)))
             continue
         if formatted == text:
             continue

@@ -44,8 +44,13 @@ class Watched:
         self.rules_dir, self.store = rules_dir, store
         self.file = rules_dir / "programs" / "watched.yaml"
 
-    def write(self, text: str) -> None:
-        self.file.write_text(text, encoding="utf-8")
+    def write(self, text: str, file: Path | None = None) -> None:
+        """As editors save: a new file renamed over the old, so the watcher never reads a
+        half-written one (a truncated file is a rejected reload)."""
+        target = file or self.file
+        staging = self.rules_dir.parent / f".{target.name}.tmp"
+        staging.write_text(text, encoding="utf-8")
+        staging.replace(target)
 
     def edit_and_wait(self, text: str, result: Reload) -> None:
         before = reloads(result)
@@ -142,7 +147,7 @@ def test_a_hostile_file_is_rejected_at_its_location_and_the_last_rules_keep_serv
     hostile = watched.rules_dir / "programs" / "hostile.yaml"
     before = reloads(Reload.REJECTED)
     with structlog.testing.capture_logs() as logs:
-        hostile.write_text(text, encoding="utf-8")
+        watched.write(text, hostile)
         waiting.wait_until(
             lambda: reloads(Reload.REJECTED) > before,
             HOSTILE_DEADLINE_S,
@@ -151,7 +156,7 @@ def test_a_hostile_file_is_rejected_at_its_location_and_the_last_rules_keep_serv
         )
     assert watched.store.current() is serving
     assert REGISTRY.get_sample_value("rarematch_rules_errors") == 1
-    rejected = next(entry for entry in logs if entry["event"] == "rules_rejected")
+    [rejected, *_] = [entry for entry in logs if entry["event"] == "rules_rejected"]
     assert rejected["log_level"] == "error"
     assert rejected["serving_version"] == serving.version
     assert [e for e in rejected["errors"] if e.startswith(f"{hostile}{where}")], rejected

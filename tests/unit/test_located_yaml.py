@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tracemalloc
 from datetime import date
@@ -78,6 +79,7 @@ def test_an_alias_bomb_is_refused_at_the_alias_in_bounded_memory() -> None:
     assert error.location.line == 5
     assert text.splitlines()[4][error.location.column - 1 :].startswith("*laugh_level_02")
     assert f"past {MAX_NODES:,} nodes" in str(error)
+    assert error.code == "yaml_too_many_nodes"
     assert peak < 50 * 1024 * 1024
 
 
@@ -100,6 +102,7 @@ def test_nesting_past_the_limit_is_refused_where_it_goes_too_deep() -> None:
     error = refusal(deep_nesting(MAX_DEPTH + 50))
     assert error.location == Location(2, 4 + MAX_DEPTH - 1)
     assert f"more than {MAX_DEPTH} levels" in str(error)
+    assert error.code == "yaml_too_deep"
 
 
 def test_an_oversized_text_is_refused_before_parsing_at_1_1() -> None:
@@ -107,6 +110,7 @@ def test_an_oversized_text_is_refused_before_parsing_at_1_1() -> None:
     assert error.location == Location(1, 1)
     assert f"{MAX_BYTES + 1 + 13:,} bytes" in str(error)
     assert f"{MAX_BYTES:,}-byte" in str(error)
+    assert error.code == "file_too_large"
 
 
 def test_the_size_limit_counts_utf8_bytes() -> None:
@@ -130,6 +134,7 @@ def test_tags_outside_the_core_schema_are_refused_at_the_tag(text: str, where: L
     error = refusal(text)
     assert error.location == where
     assert "is not allowed" in str(error)
+    assert error.code == "yaml_syntax"
 
 
 def test_duplicate_keys_are_refused_at_the_second() -> None:
@@ -174,3 +179,18 @@ def test_rules_lint_refuses_a_hostile_file_with_file_line_col(
     assert f"{rules_dir}/programs/hostile.yaml{where}" in result.output
     assert "1 error(s) in 1 file(s)" in result.output
     assert max(map(len, result.output.splitlines())) < 400, "quoted a whole oversized line"
+
+
+def test_rules_lint_json_gives_each_limit_its_code(tmp_path: Path) -> None:
+    rules_dir = rules_dir_with(tmp_path, "bomb.yaml", alias_bomb())
+    (rules_dir / "programs" / "deep.yaml").write_text(deep_nesting(MAX_DEPTH + 1))
+    (rules_dir / "programs" / "big.yaml").write_text(oversized(MAX_BYTES + 1))
+    result = CliRunner().invoke(rules_app, ["lint", "--format", "json", str(rules_dir)])
+    assert result.exit_code == 1
+    errors = json.loads(result.output)["errors"]
+    by_file = {Path(e["file"]).name: (e["code"], e["line"], e["column"]) for e in errors}
+    assert by_file == {
+        "big.yaml": ("file_too_large", 1, 1),
+        "bomb.yaml": ("yaml_too_many_nodes", 5, 153),
+        "deep.yaml": ("yaml_too_deep", 2, 4 + MAX_DEPTH - 1),
+    }

@@ -44,7 +44,7 @@ def parse_program(file: str, text: str, oncotree: OncoTree) -> ParsedFile:
     try:
         located = load_located(text)
     except YamlSyntaxError as failure:
-        return ParsedFile(file, None, (error(failure.location, "yaml_syntax", str(failure)),))
+        return ParsedFile(file, None, (error(failure.location, failure.code, str(failure)),))
     if not isinstance(located.data, dict):
         return ParsedFile(
             file, None, (error(Location(1, 1), "not_a_mapping", "a program file is a mapping"),)

@@ -32,7 +32,7 @@ def parse_routing(file: str, text: str) -> tuple[Routing | None, list[RuleError]
         located = load_located(text)
     except YamlSyntaxError as failure:
         where = failure.location
-        return None, [RuleError(file, where.line, where.column, "yaml_syntax", str(failure))]
+        return None, [RuleError(file, where.line, where.column, failure.code, str(failure))]
     try:
         return Routing.model_validate(located.data), []
     except ValidationError as failure:
