@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import LiteralString
+from typing import ClassVar, LiteralString
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -86,6 +86,8 @@ def _aware(moment: datetime) -> datetime:
 
 class PostgresStore:
     """Claims and digest entries in the database at `url`: one autocommit connection, locked."""
+
+    unavailable: ClassVar[tuple[type[BaseException], ...]] = (psycopg.OperationalError,)
 
     def __init__(self, url: str, *, connect_timeout_s: int = 10) -> None:
         self._url = url
