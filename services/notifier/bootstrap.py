@@ -22,8 +22,7 @@ from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.notifier.adapters.heartbeat import start_heartbeats
 from rarematch.notifier.adapters.routing_watcher import RoutingReloader, load_valid_routing
 from rarematch.notifier.adapters.smtp_channel import SmtpChannel
-from rarematch.notifier.adapters.store import STORE_UNAVAILABLE, open_store
-from rarematch.notifier.adapters.webhook_channel import WebhookChannel
+from rarematch.notifier.adapters.store import open_store
 from rarematch.notifier.dispatch import ChannelFactory, Dispatcher, RetryPolicy
 from rarematch.notifier.domain.claims import Instance, default_instance_id, new_epoch
 from rarematch.notifier.domain.routing import Routing
@@ -42,11 +41,13 @@ def real_channels(settings: NotifierSettings, routing: Routing) -> ChannelFactor
         route = routing.routes[route_name]
         if name == "email":
             return SmtpChannel.from_settings(settings, route.email)
+        # webhook and apprise are imported when first used: httpx and apprise add most of a
+        # second to every start, and a restart should be delivering again within seconds
         if name == "webhook" and route.webhook is not None:
+            from rarematch.notifier.adapters.webhook_channel import WebhookChannel
+
             return WebhookChannel.from_targets([route.webhook])
         if name == "apprise" and route.apprise is not None:
-            # imported when first used: apprise adds half a second to every start (and a
-            # restart should be delivering again within seconds)
             from rarematch.notifier.adapters.apprise_channel import AppriseChannel
 
             return AppriseChannel.from_target(route.apprise)
@@ -128,7 +129,7 @@ def bootstrap(
         producer,
         batch_handler=dispatcher.handle_batch,
         tick=dispatcher.flush_digests,
-        transport_errors=(KafkaError, *STORE_UNAVAILABLE),
+        transport_errors=(KafkaError, *store.unavailable),
         health=health,
     )
     return loop, reloader

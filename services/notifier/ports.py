@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from rarematch.notifier.domain.claims import Instance
 
@@ -69,6 +69,10 @@ class Store(Protocol):
     same instance, or an instance whose heartbeat is older than `stale_after_s`). The decision
     and the write are one atomic step, so two instances racing for a key never both win.
     """
+
+    unavailable: ClassVar[tuple[type[BaseException], ...]]
+    """Errors meaning the store cannot be reached or written: like a lost broker, they stop the
+    loop uncommitted (the batch is redelivered later) instead of dead-lettering its records."""
 
     def heartbeat(self, instance: Instance, now: datetime) -> None:
         """Record that `instance` (this incarnation) is alive at `now`."""

@@ -17,11 +17,15 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
+
+import psycopg
+import pytest
 
 from rarematch.common.contracts import MATCH_DECIDED
 from rarematch.common.contracts.cloudevents import encode
@@ -32,8 +36,9 @@ from rarematch.mailcatcher import MailCatcher, serve_mail
 from rarematch.notifier.adapters.routing_file import load_routing
 from rarematch.notifier.adapters.smtp_channel import message_id_header
 from rarematch.notifier.domain.delivery import alert_key, deliveries_for
-from tests.faults.harness import REPO, Row, ServiceProcess, Stack, sized, wait_until
+from tests.faults.harness import FULL, REPO, Row, ServiceProcess, Stack, sized, wait_until
 from tests.faults.test_eligibility_kills import expected_decisions, stream
+from tests.postgres import postgres_schema
 from tests.synthetic import synthetic_cases
 from tests.waiting import settled
 
@@ -82,17 +87,42 @@ class SlowMailCatcher(MailCatcher):
         return max((seen[m] for m in message_ids), default=moment)
 
 
-def pending_claims(store: Path) -> list[str]:
-    """Keys claimed and not sent: the deliveries the notifier had in flight when it died."""
-    with contextlib.closing(sqlite3.connect(store, timeout=10)) as conn:
-        rows = conn.execute("SELECT key FROM notifier_claims WHERE status = 'pending'")
-        return [key for (key,) in rows]
+_PENDING = "SELECT key FROM notifier_claims WHERE status = 'pending'"
+
+
+@dataclass(frozen=True)
+class StoreUnderTest:
+    kind: str
+    env: dict[str, str]
+    sqlite_path: Path
+    url: str | None
+
+    def pending_claims(self) -> list[str]:
+        """Keys claimed and not sent: the deliveries the notifier had in flight when it died."""
+        if self.url is not None:
+            with psycopg.connect(self.url, autocommit=True) as pg:
+                return [key for (key,) in pg.execute(_PENDING)]
+        with contextlib.closing(sqlite3.connect(self.sqlite_path, timeout=10)) as conn:
+            return [key for (key,) in conn.execute(_PENDING)]
+
+
+@pytest.fixture(params=["sqlite", "postgres"] if FULL else ["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
+    """The notifier's store: SQLite, and at full scale PostgreSQL too (both behave alike)."""
+    sqlite_path = tmp_path / "notifier.sqlite3"
+    env = {"RAREMATCH_NOTIFIER_STORE_PATH": str(sqlite_path)}
+    if request.param == "sqlite":
+        yield StoreUnderTest("sqlite", env, sqlite_path, None)
+        return
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        env["RAREMATCH_NOTIFIER_DATABASE_URL"] = url
+        yield StoreUnderTest("postgres", env, sqlite_path, url)
 
 
 def test_notifier_killed_during_a_stream_loses_no_alert_and_sends_none_twice(
-    kafka_bootstrap: str, tmp_path: Path, reliability: list[Row]
+    kafka_bootstrap: str, tmp_path: Path, store: StoreUnderTest, reliability: list[Row]
 ) -> None:
-    count, kills = sized(ci=200, full=1000), sized(ci=5, full=8)
+    count, kills = sized(ci=240, full=1000), sized(ci=5, full=8)
     rng = random.Random(SEED)
     cases = synthetic_cases(count, random.Random(SEED), bundled_oncotree())
     decisions = expected_decisions(cases, datetime.now(UTC))
@@ -102,7 +132,6 @@ def test_notifier_killed_during_a_stream_loses_no_alert_and_sends_none_twice(
     # Message-ID -> (case, program, outcome, route)
     alert_of = {message_id_header(d.message_id): alert_key(d.decision, d.route) for d in emails}
     id_of_key = {d.key: message_id_header(d.message_id) for d in emails}
-    store = tmp_path / "notifier.sqlite3"
     records = [encode(MATCH_DECIDED, d, key=d.case_id, source="/faults") for d in decisions]
     stack = Stack(kafka_bootstrap, uuid.uuid4().hex[:8])
     settings = NotifierSettings(
@@ -119,7 +148,7 @@ def test_notifier_killed_during_a_stream_loses_no_alert_and_sends_none_twice(
         env = stack.env(
             RULES,
             RAREMATCH_SMTP_PORT=str(mail.port),
-            RAREMATCH_NOTIFIER_STORE_PATH=str(store),
+            **store.env,
         )
         notifier = ServiceProcess("notifier", env, tmp_path / "notifier.log")
         notifier.start()
@@ -138,9 +167,11 @@ def test_notifier_killed_during_a_stream_loses_no_alert_and_sends_none_twice(
                     90,
                     "an email from the running notifier",
                 )
-                time.sleep(rng.uniform(0.0, 1.5))
+                time.sleep(rng.uniform(0.0, 1.0))
+                left = set(alert_of) - {a.message_id for a in mail.received()}
+                assert len(left) > 20, f"the stream ran out before {kills} kills: send more"
                 notifier.kill()
-                cut_off = {id_of_key[key] for key in pending_claims(store)}
+                cut_off = {id_of_key[key] for key in store.pending_claims()}
                 started = time.monotonic()
                 notifier.start()
                 # resumed: the new process sends; and every delivery the kill cut off is sent
@@ -182,7 +213,7 @@ def test_notifier_killed_during_a_stream_loses_no_alert_and_sends_none_twice(
     repeats = len(arrivals) - len(distinct)
     reliability.append(
         Row(
-            "notifier: kill -9 during a stream, SMTP 0.2 s a message",
+            f"notifier ({store.kind}): kill -9 during a stream, SMTP 0.2 s a message",
             sent=len(decisions),
             expected=len(alert_of),
             received=len(distinct - unexpected),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from rarematch.common.settings import NotifierSettings
+from rarematch.notifier.bootstrap import instance_id
 from rarematch.notifier.domain.claims import (
     Claim,
     Heartbeat,
@@ -78,3 +81,14 @@ def test_the_default_instance_id_is_stable_per_host_and_state_and_fits_kafka() -
 
 def test_every_process_gets_a_new_epoch() -> None:
     assert len({new_epoch() for _ in range(50)}) == 50
+
+
+def test_the_instance_id_is_the_setting_or_derived_from_group_and_store(tmp_path: Path) -> None:
+    settings = NotifierSettings(notifier_store_path=tmp_path / "notifier.sqlite3")
+    again = NotifierSettings(notifier_store_path=tmp_path / "notifier.sqlite3")
+    assert instance_id(settings) == instance_id(again)  # a restart gets the same id
+    other_store = settings.model_copy(update={"notifier_store_path": tmp_path / "b.sqlite3"})
+    other_group = settings.model_copy(update={"notifier_group": "another-group"})
+    assert len({instance_id(settings), instance_id(other_store), instance_id(other_group)}) == 3
+    named = settings.model_copy(update={"notifier_instance_id": "navigation-1"})
+    assert instance_id(named) == "navigation-1"

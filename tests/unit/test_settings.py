@@ -154,6 +154,23 @@ def test_inverted_retry_bounds_name_both_variables(monkeypatch: pytest.MonkeyPat
     ]
 
 
+def test_a_staleness_under_two_heartbeats_names_both_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert problems(monkeypatch, NotifierSettings, RAREMATCH_HEARTBEAT_INTERVAL_S="3") == [
+        "RAREMATCH_CLAIM_STALE_AFTER_S=5 is less than twice RAREMATCH_HEARTBEAT_INTERVAL_S=3 "
+        "(one late heartbeat would let another instance take over live claims)"
+    ]
+    monkeypatch.setenv("RAREMATCH_CLAIM_STALE_AFTER_S", "6")
+    assert load_settings(NotifierSettings).claim_stale_after_s == 6
+
+
+def test_the_instance_id_must_be_a_kafka_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    [line] = problems(monkeypatch, NotifierSettings, RAREMATCH_NOTIFIER_INSTANCE_ID="a b")
+    assert line.startswith("RAREMATCH_NOTIFIER_INSTANCE_ID='a b': ")
+    assert line.endswith("(a Kafka name: 1-249 of A-Z, a-z, 0-9, '.', '_', '-')")
+
+
 def test_equal_retry_bounds_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAREMATCH_RETRY_BASE_DELAY_S", "2")
     monkeypatch.setenv("RAREMATCH_RETRY_MAX_DELAY_S", "2")

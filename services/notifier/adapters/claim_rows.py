@@ -1,4 +1,4 @@
-"""A claim row as both stores read it (the claim joined with its owner's heartbeat) -> domain."""
+"""A claim as both stores read it (its row and its owner's heartbeat row) -> domain values."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def holder(
     beat_epoch: str | None,
     beat_at: datetime | None,
 ) -> tuple[Claim, Heartbeat | None]:
-    """The claim and its owner's latest heartbeat, from the row both stores select:
-    `c.status, c.owner, c.epoch, h.epoch, h.beat_at` (claims joined with instances)."""
+    """The claim (`status, owner, epoch` of notifier_claims) and its owner's latest heartbeat
+    (`epoch, beat_at` of notifier_instances, None when it has none)."""
     claimant = Instance(owner, epoch) if owner is not None and epoch is not None else None
     beat = Heartbeat(beat_epoch, beat_at) if beat_epoch is not None and beat_at else None
     return Claim(sent=status == "sent", owner=claimant), beat

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from rarematch.notifier.domain.claims import Claim, Heartbeat, Instance, may_claim
 from rarematch.notifier.ports import DigestEntry
@@ -12,6 +13,9 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
+    unavailable: ClassVar[tuple[type[BaseException], ...]] = ()
+    """It is never unavailable."""
+
     def __init__(self) -> None:
         self._claims: dict[str, Instance] = {}
         self._beats: dict[str, Heartbeat] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import LiteralString
+from typing import ClassVar, LiteralString
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -47,7 +47,9 @@ _SCHEMA = (
 
 # In one transaction: racing inserts of a new key wait for each other and the loser gets no
 # row; then the existing row is locked (FOR UPDATE), so two takeovers of one orphaned claim
-# serialise and the second sees the first one's owner, alive.
+# serialise. The owner's heartbeat is read only after the lock is held, by a statement of its
+# own: in READ COMMITTED that sees the winner's commit (a join in the locking statement would
+# pair the re-read claim with the heartbeat of its previous owner, and both would win).
 _INSERT_NEW = """
 INSERT INTO notifier_claims (key, status, claimed_at, owner, epoch)
 VALUES (%s, 'pending', %s, %s, %s)
@@ -55,11 +57,9 @@ ON CONFLICT (key) DO NOTHING
 RETURNING key
 """
 
-_HOLDER: LiteralString = (
-    "SELECT c.status, c.owner, c.epoch, h.epoch, h.beat_at"
-    " FROM notifier_claims c LEFT JOIN notifier_instances h ON h.instance_id = c.owner"
-    " WHERE c.key = %s FOR UPDATE OF c"
-)
+_LOCK_CLAIM = "SELECT status, owner, epoch FROM notifier_claims WHERE key = %s FOR UPDATE"
+
+_OWNER_BEAT = "SELECT epoch, beat_at FROM notifier_instances WHERE instance_id = %s"
 
 _TAKE = """
 UPDATE notifier_claims SET claimed_at = %s, owner = %s, epoch = %s
@@ -86,6 +86,8 @@ def _aware(moment: datetime) -> datetime:
 
 class PostgresStore:
     """Claims and digest entries in the database at `url`: one autocommit connection, locked."""
+
+    unavailable: ClassVar[tuple[type[BaseException], ...]] = (psycopg.OperationalError,)
 
     def __init__(self, url: str, *, connect_timeout_s: int = 10) -> None:
         self._url = url
@@ -122,10 +124,12 @@ class PostgresStore:
             with conn.transaction():
                 if conn.execute(_INSERT_NEW, (key, *mine)).fetchall():
                     return True
-                row = conn.execute(_HOLDER, (key,)).fetchone()
+                row = conn.execute(_LOCK_CLAIM, (key,)).fetchone()
                 if row is None:
                     return False  # released meanwhile: the caller asks again
-                claim, beat = holder(*row)
+                status, owner, epoch = row
+                beat_row = conn.execute(_OWNER_BEAT, (owner,)).fetchone() if owner else None
+                claim, beat = holder(status, owner, epoch, *(beat_row or (None, None)))
                 if not may_claim(claim, beat, instance, now, timedelta(seconds=stale_after_s)):
                     return False
                 conn.execute(_TAKE, (*mine, key))

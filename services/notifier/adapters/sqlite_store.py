@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
@@ -89,6 +89,8 @@ def _moment(micros: int) -> datetime:
 
 class SqliteStore:
     """Claims and digest entries in the file at `path`: one autocommit connection, locked."""
+
+    unavailable: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

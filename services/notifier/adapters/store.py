@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-import psycopg
-
-from rarematch.notifier.adapters.postgres_store import PostgresStore
 from rarematch.notifier.adapters.sqlite_store import SqliteStore
 from rarematch.notifier.ports import Store
 
-__all__ = ["STORE_UNAVAILABLE", "open_store"]
+__all__ = ["open_store"]
 
-STORE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    sqlite3.OperationalError,
-    psycopg.OperationalError,
-)
-"""The store cannot be reached or written: like a lost broker, this stops the loop uncommitted
-(the batch is redelivered later) instead of dead-lettering the records it was working on."""
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -32,6 +22,9 @@ def open_store(database_url: str | None, sqlite_path: Path) -> Store:
     if not database_url:
         return SqliteStore(sqlite_path)
     if database_url.startswith(_POSTGRES_SCHEMES):
+        # imported only here: psycopg adds a quarter second to every start of a lone instance
+        from rarematch.notifier.adapters.postgres_store import PostgresStore
+
         return PostgresStore(database_url)
     scheme = database_url.split(":", 1)[0]
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use postgresql://")
