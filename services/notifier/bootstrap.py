@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
+from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.topics import Topics
 from rarematch.common.settings import NotifierSettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
@@ -95,6 +96,7 @@ def bootstrap(
             settings.notifier_group,
             topics.matches.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
+            security=client_security(settings),
         )
     reloader = RoutingReloader(
         dispatcher, settings.rules_dir, oncotree, build_channels, routing_version

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaProducer
 from pydantic import ValidationError
@@ -29,8 +30,16 @@ def case_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def publish_cases(files: list[Path], bootstrap: str, topic: str, event: str) -> list[str]:
-    """Validate every file first (nothing is sent if one is invalid), then send with acks=all."""
+def publish_cases(
+    files: list[Path],
+    bootstrap: str,
+    topic: str,
+    event: str,
+    security: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Validate every file first (nothing is sent if one is invalid), then send with acks=all.
+
+    `security`: `client_security(settings)` (TLS, SASL); none is PLAINTEXT."""
     event_type = EVENT_TYPES[event]
     model = EVENT_BODIES[event_type]
     bodies = []
@@ -39,7 +48,7 @@ def publish_cases(files: list[Path], bootstrap: str, topic: str, event: str) -> 
             bodies.append(parse_body(model, file.read_bytes()))
         except ValidationError as error:
             raise PublishError(f"{file}: {describe_validation_error(error)}") from error
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **dict(security or {}))
     try:
         futures = []
         for body in bodies:

@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.sizing import TOPIC_MAX_MESSAGE_BYTES
 from rarematch.common.settings import KafkaSettings
 
@@ -27,7 +28,9 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         **dict.fromkeys(extra_dead_letter_topics, 1),
     }
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="rarematch-admin"
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="rarematch-admin",
+        **client_security(settings),
     )
     try:
         missing = set(wanted) - set(admin.list_topics())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -86,8 +86,17 @@ RECONNECT = {
 services idle for 29-54 s after a broker came back; at most 1 s between attempts instead."""
 
 
-def connect(bootstrap: str, group_id: str, topic: str, client_id: str) -> tuple[Consumer, Producer]:
-    """A manually committing consumer in `group_id` and an idempotent acks=all producer."""
+def connect(
+    bootstrap: str,
+    group_id: str,
+    topic: str,
+    client_id: str,
+    security: Mapping[str, Any] | None = None,
+) -> tuple[Consumer, Producer]:
+    """A manually committing consumer in `group_id` and an idempotent acks=all producer.
+
+    `security`: the clients' `client_security(settings)` (TLS, SASL); none is PLAINTEXT."""
+    secure = dict(security or {})
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -100,6 +109,7 @@ def connect(bootstrap: str, group_id: str, topic: str, client_id: str) -> tuple[
         request_timeout_ms=15_000,
         max_poll_records=500,
         **RECONNECT,
+        **secure,
     )
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
@@ -110,6 +120,7 @@ def connect(bootstrap: str, group_id: str, topic: str, client_id: str) -> tuple[
         max_request_size=MAX_RECORD_BYTES,
         request_timeout_ms=10_000,
         **RECONNECT,
+        **secure,
     )
     return consumer, producer
 
