@@ -11,6 +11,11 @@ from pydantic import ValidationError
 
 from rarematch.common.contracts import CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN, EVENT_BODIES
 from rarematch.common.contracts.cloudevents import describe_validation_error, encode, parse_body
+from rarematch.common.kafka.security import (
+    CONNECT_TIMEOUT_MS,
+    KafkaUnreachable,
+    explained_connection_errors,
+)
 
 __all__ = ["EVENT_TYPES", "PublishError", "case_files", "publish_cases"]
 
@@ -48,7 +53,17 @@ def publish_cases(
             bodies.append(parse_body(model, file.read_bytes()))
         except ValidationError as error:
             raise PublishError(f"{file}: {describe_validation_error(error)}") from error
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **dict(security or {}))
+    secure = dict(security or {})
+    try:
+        with explained_connection_errors(bootstrap, secure):
+            producer = KafkaProducer(
+                bootstrap_servers=bootstrap,
+                acks="all",
+                bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+                **secure,
+            )
+    except KafkaUnreachable as error:
+        raise PublishError(str(error)) from None
     try:
         futures = []
         for body in bodies:
