@@ -3,6 +3,7 @@ client arguments for every client, and the password in no error line."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -186,3 +187,24 @@ def test_an_unknown_protocol_or_mechanism_says_what_is_allowed(
         "RAREMATCH_KAFKA_SASL_MECHANISM='GSSAPI': is not one of the allowed values "
         "(SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, in any case)"
     ]
+
+
+def test_kafka_pythons_configuration_log_never_shows_the_password(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load(
+        monkeypatch,
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_USERNAME="svc",
+        KAFKA_PASSWORD=SECRET,
+    )
+    configs = client_security(settings)
+    with caplog.at_level(logging.DEBUG, logger="kafka"):
+        # What KafkaAdminClient.__init__ logs, word for word.
+        logging.getLogger("kafka.admin.client").debug(
+            "Starting KafkaAdminClient with configuration: %s", configs
+        )
+    [record] = caplog.records
+    assert SECRET not in caplog.text
+    assert "'sasl_plain_password': '[hidden]'" in record.getMessage()
+    assert configs["sasl_plain_password"] == SECRET, "only the log is redacted"

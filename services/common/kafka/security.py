@@ -27,6 +27,12 @@ _SASL = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
 _TLS = frozenset({"SSL", "SASL_SSL"})
 
 
+_SECRET_ARGUMENTS = frozenset({"sasl_plain_password", "ssl_password"})
+_CONFIG_LOGGERS = ("kafka.admin.client", "kafka.producer.kafka", "kafka.consumer.group")
+"""kafka-python loggers that may log a client's whole configuration (the admin client does,
+at DEBUG), password included."""
+
+
 def _var(field: str) -> str:
     return env_name(KafkaSettings, field)
 
@@ -39,8 +45,9 @@ def client_security(settings: KafkaSecuritySettings) -> dict[str, Any]:
     """Keyword arguments for KafkaConsumer, KafkaProducer and KafkaAdminClient alike.
 
     The result holds the password: pass it to the constructor, never log it (log
-    `describe_security` instead).
+    `describe_security` instead). kafka-python's own configuration logs are redacted.
     """
+    _redact_client_logs()
     protocol = settings.kafka_security_protocol
     kwargs: dict[str, Any] = {"security_protocol": protocol}
     if protocol in _TLS:
@@ -67,6 +74,40 @@ def describe_security(security: KafkaSecuritySettings | Mapping[str, Any]) -> st
         user = kwargs.get("sasl_plain_username")
         return f"{protocol} ({kwargs.get('sasl_mechanism')}) as {user!r}"
     return protocol
+
+
+class _RedactSecrets(logging.Filter):
+    """Replaces passwords in the configuration dicts kafka-python logs with `[hidden]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):  # `log("%s", configs)`: the dict is the args
+            record.args = _redacted_mapping(record.args)
+        return True
+
+
+def _redacted(value: object) -> object:
+    return _redacted_mapping(value) if isinstance(value, Mapping) else value
+
+
+def _redacted_mapping(value: Mapping[str, object]) -> Mapping[str, object]:
+    if not _SECRET_ARGUMENTS & set(value):
+        return value
+    return {
+        key: "[hidden]" if key in _SECRET_ARGUMENTS and item is not None else item
+        for key, item in value.items()
+    }
+
+
+_REDACT = _RedactSecrets()
+
+
+def _redact_client_logs() -> None:
+    for name in _CONFIG_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACT not in logger.filters:
+            logger.addFilter(_REDACT)
 
 
 class _Recorder(logging.Handler):
