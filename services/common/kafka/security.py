@@ -170,13 +170,17 @@ def _cause(messages: list[str], protocol: str) -> str | None:
     if "Connection refused" in text or "ECONNREFUSED" in text or "Errno 111" in text:
         return f"nothing accepts connections there; check {_var('kafka_bootstrap')}"
     if "disconnected" in text or "Invalid frame length" in text:
-        hint = (
-            "it may require TLS or SASL"
-            if protocol not in _SASL
-            else "it may not use SASL, or not this mechanism"
-        )
+        if protocol in _SASL:
+            # The broker answers wrong credentials and then closes; kafka-python often sees
+            # the close before the answer, so a refused login mostly looks like this.
+            return (
+                "the broker closed every connection after it was opened: most likely it "
+                f"refused the credentials (check {_var('kafka_username')} and "
+                f"{_var('kafka_password')} or {_var('kafka_password_file')}), else its "
+                f"listener does not use SASL (check {_var('kafka_security_protocol')})"
+            )
         return (
-            f"the broker closed every connection ({hint}); check "
+            "the broker closed every connection (it may require TLS or SASL); check "
             f"{_var('kafka_security_protocol')} against the broker's listener"
         )
     return None
