@@ -161,3 +161,14 @@ def test_long_observations_are_cut_where_they_are_made() -> None:
     assert len(cut) == OBSERVED_MAX_CHARS
     assert cut.endswith("…")
     assert html.escape("…") == "…"
+
+
+def test_the_eligibility_service_publishes_observations_within_the_bound() -> None:
+    from rarematch.common.contracts import CriterionStatus
+    from rarematch.eligibility.domain.evaluate import _result
+
+    result = _result("c", "inclusion", CriterionStatus.MET, "t", "A*02:01, " * 500)
+    assert result.observed is not None
+    assert len(result.observed) == OBSERVED_MAX_CHARS
+    body = hostile_decision("x").model_dump(mode="json")
+    MatchDecided.model_validate(body | {"criteria": [result.model_dump(mode="json")]})

@@ -208,3 +208,74 @@ def test_kafka_pythons_configuration_log_never_shows_the_password(
     assert SECRET not in caplog.text
     assert "'sasl_plain_password': '[hidden]'" in record.getMessage()
     assert configs["sasl_plain_password"] == SECRET, "only the log is redacted"
+
+
+@pytest.mark.parametrize(
+    ("logged", "protocol", "says"),
+    [
+        (
+            ["Connection lost: [Error 58] SaslAuthenticationFailedError: invalid credentials"],
+            "SASL_SSL",
+            "authentication failed (wrong user or password)",
+        ),
+        (
+            ["Handshake failed: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"],
+            "SASL_SSL",
+            "the broker's certificate is not trusted",
+        ),
+        (
+            ["Handshake failed: [SSL: WRONG_VERSION_NUMBER] wrong version number"],
+            "SSL",
+            "the TLS handshake failed",
+        ),
+        (["Connection failed: KafkaConnectionError: 111 ECONNREFUSED"], "PLAINTEXT", "nothing"),
+        (
+            ["Connection lost: InvalidReceiveError: Invalid frame length: 352518912"],
+            "PLAINTEXT",
+            "the broker closed every connection (it may require TLS or SASL)",
+        ),
+        (
+            ["Connection lost: KafkaConnectionError: socket disconnected"],
+            "SASL_SSL",
+            "most likely it refused the credentials",
+        ),
+    ],
+)
+def test_a_failed_connection_says_why_from_what_kafka_python_logged(
+    logged: list[str], protocol: str, says: str
+) -> None:
+    from rarematch.common.kafka.security import _cause
+
+    cause = _cause(logged, protocol)
+    assert cause is not None
+    assert says in cause, cause
+    assert _cause(["something else entirely"], protocol) is None
+
+
+def test_the_connection_error_is_one_line_naming_broker_and_user_not_password() -> None:
+    from kafka.errors import KafkaTimeoutError
+
+    from rarematch.common.kafka.security import KafkaUnreachable, explained_connection_errors
+
+    security = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "svc",
+        "sasl_plain_password": SECRET,
+    }
+
+    def bootstrap_refused() -> None:
+        with explained_connection_errors("b:9093", security):
+            logging.getLogger("kafka.net.connection").error(
+                "Connection lost: [Error 58] SaslAuthenticationFailedError: invalid credentials"
+            )
+            raise KafkaTimeoutError("Unable to bootstrap from b:9093")
+
+    with pytest.raises(KafkaUnreachable) as raised:
+        bootstrap_refused()
+    assert str(raised.value) == (
+        "cannot connect to Kafka at b:9093 with SASL_SSL (SCRAM-SHA-512) as 'svc': "
+        "authentication failed (wrong user or password); check RAREMATCH_KAFKA_USERNAME and "
+        "RAREMATCH_KAFKA_PASSWORD or RAREMATCH_KAFKA_PASSWORD_FILE"
+    )
+    assert SECRET not in str(raised.value)
