@@ -67,6 +67,7 @@ ENV_STATE_DIR = env_name(LocalKafkaSettings, "kafka_state_dir")
 _MARKER = ".rarematch-provisioned"  # holds the pom it was provisioned from
 _PID_FILE = "broker.pid"
 _CLUSTER_ID_FILE = "cluster.id"
+_LISTENER_FILE = "listener"  # PLAINTEXT or SASL_SSL: how the data dir was formatted
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 CLIENT_USER = "rarematch"
 """The SCRAM user `up --secure` creates for the services and `publish`."""
@@ -530,6 +531,21 @@ def _format_storage(config: BrokerConfig, java: str, libs: Path, say: Say) -> No
         )
 
 
+def _check_listener(config: BrokerConfig) -> None:
+    """A data dir formatted for one listener cannot serve the other: SCRAM users are made at
+    format time, so a plaintext data dir has none."""
+    if not (config.data_dir / "meta.properties").is_file():
+        return
+    marker = config.state_dir / _LISTENER_FILE
+    formatted = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "PLAINTEXT"
+    if formatted != config.listener:
+        flag = "with" if formatted == "SASL_SSL" else "without"
+        raise BrokerError(
+            f"{config.state_dir} holds a broker formatted {flag} --secure; run `up` "
+            f"{flag} --secure, or choose another --state-dir (or delete this one)"
+        )
+
+
 def _scram_users(config: BrokerConfig) -> list[str]:
     """`--add-scram` arguments: the broker's own user and the client user, stored at format."""
     arguments = []
@@ -769,7 +785,9 @@ def up(config: BrokerConfig, say: Say = print, timeout: float = 90.0) -> BrokerS
             directory.mkdir(parents=True, exist_ok=True)
         config.server_properties.write_text(_server_properties(config), encoding="utf-8")
         config.log4j_properties.write_text(_LOG4J2_PROPERTIES, encoding="utf-8")
+        _check_listener(config)
         _format_storage(config, java, libs, say)
+        (config.state_dir / _LISTENER_FILE).write_text(config.listener + "\n", encoding="utf-8")
         return _start(config, java, libs, say, timeout)
 
 

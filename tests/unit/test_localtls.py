@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -39,3 +40,21 @@ def test_tls_material_and_secrets_are_kept_across_starts(tmp_path: Path) -> None
     assert ensure_secret(tmp_path / "secrets" / "user.password") == secret
     assert len(secret) >= 32
     assert oct((tmp_path / "secrets" / "user.password").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_plaintext_data_dir_is_not_started_secure_or_the_other_way_round(tmp_path: Path) -> None:
+    from rarematch.localkafka import BrokerConfig, BrokerError, _check_listener
+
+    def config(*, secure: bool) -> BrokerConfig:
+        return BrokerConfig(port=19000, cache_dir=tmp_path, state_dir=tmp_path, secure=secure)
+
+    _check_listener(config(secure=True))  # nothing formatted yet
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("cluster.id=x\n")
+    _check_listener(config(secure=False))
+    with pytest.raises(BrokerError, match="formatted without --secure; run `up` without"):
+        _check_listener(config(secure=True))
+    (tmp_path / "listener").write_text("SASL_SSL\n")
+    _check_listener(config(secure=True))
+    with pytest.raises(BrokerError, match="formatted with --secure"):
+        _check_listener(config(secure=False))
