@@ -23,6 +23,7 @@ demo: $(INSTALLED)
 
 test: lock-check lint typecheck
 	$(BIN)/rarematch rules lint rules
+	$(BIN)/rarematch rules fmt --check rules
 	$(BIN)/rarematch rules test rules
 	$(BIN)/rarematch schemas export --check
 	$(BIN)/pytest

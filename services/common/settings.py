@@ -222,8 +222,23 @@ class NotifierSettings(KafkaSettings):
     retry_attempts: Count = 4
     retry_base_delay_s: Seconds = 0.5
     retry_max_delay_s: Seconds = 8.0
-    claim_lease_s: Seconds = Field(
-        default=120.0, description="How long an in-flight delivery blocks a duplicate"
+    notifier_instance_id: KafkaName | None = Field(
+        default=None,
+        description=(
+            "This instance's stable id (its dedup claims, Kafka static membership); default "
+            "from the host name and store path. Give each instance on one host its own"
+        ),
+    )
+    heartbeat_interval_s: Seconds = Field(
+        default=1.0, description="How often an instance writes its heartbeat to the store"
+    )
+    claim_stale_after_s: Seconds = Field(
+        default=5.0,
+        description="An instance silent this long is gone: its in-flight claims are taken over",
+    )
+    claim_wait_s: Seconds = Field(
+        default=120.0,
+        description="Longest wait for a delivery another live instance has in flight",
     )
 
     @model_validator(mode="after")
@@ -234,6 +249,18 @@ class NotifierSettings(KafkaSettings):
             raise ValueError(
                 f"{base}={self.retry_base_delay_s:g} is more than {most}="
                 f"{self.retry_max_delay_s:g} (the base delay must not exceed the maximum)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeats_well_within_staleness(self) -> NotifierSettings:
+        if self.claim_stale_after_s < 2 * self.heartbeat_interval_s:
+            stale = env_name(type(self), "claim_stale_after_s")
+            beat = env_name(type(self), "heartbeat_interval_s")
+            raise ValueError(
+                f"{stale}={self.claim_stale_after_s:g} is less than twice {beat}="
+                f"{self.heartbeat_interval_s:g} (one late heartbeat would let another "
+                "instance take over live claims)"
             )
         return self
 

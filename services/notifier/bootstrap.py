@@ -17,18 +17,20 @@ from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.topics import Topics
+from rarematch.common.logging import get_logger
 from rarematch.common.settings import NotifierSettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
-from rarematch.notifier.adapters.apprise_channel import AppriseChannel
+from rarematch.notifier.adapters.heartbeat import start_heartbeats
 from rarematch.notifier.adapters.routing_watcher import RoutingReloader, load_valid_routing
 from rarematch.notifier.adapters.smtp_channel import SmtpChannel
 from rarematch.notifier.adapters.store import STORE_UNAVAILABLE, open_store
 from rarematch.notifier.adapters.webhook_channel import WebhookChannel
 from rarematch.notifier.dispatch import ChannelFactory, Dispatcher, RetryPolicy
+from rarematch.notifier.domain.claims import Instance, default_instance_id, new_epoch
 from rarematch.notifier.domain.routing import Routing
 from rarematch.notifier.ports import Channel, Store
 
-__all__ = ["SERVICE", "bootstrap", "real_channels"]
+__all__ = ["SERVICE", "bootstrap", "instance_id", "real_channels"]
 
 SERVICE = "notifier"
 
@@ -44,10 +46,22 @@ def real_channels(settings: NotifierSettings, routing: Routing) -> ChannelFactor
         if name == "webhook" and route.webhook is not None:
             return WebhookChannel.from_targets([route.webhook])
         if name == "apprise" and route.apprise is not None:
+            # imported when first used: apprise adds half a second to every start (and a
+            # restart should be delivering again within seconds)
+            from rarematch.notifier.adapters.apprise_channel import AppriseChannel
+
             return AppriseChannel.from_target(route.apprise)
         raise KeyError(f"route {route_name} has no {name} channel")
 
     return channel
+
+
+def instance_id(settings: NotifierSettings) -> str:
+    """The configured instance id, else one derived from the host, group and store path."""
+    if settings.notifier_instance_id:
+        return settings.notifier_instance_id
+    where = f"{settings.notifier_group}|{Path(settings.notifier_store_path).resolve()}"
+    return default_instance_id(socket.gethostname(), where)
 
 
 def bootstrap(
@@ -73,6 +87,7 @@ def bootstrap(
         store = open_store(
             url.get_secret_value() if url else None, Path(settings.notifier_store_path)
         )
+    instance = Instance(instance_id(settings), new_epoch())
     dispatcher = Dispatcher(
         routing=routing,
         channel=build_channels(routing),
@@ -80,12 +95,14 @@ def bootstrap(
         executor=ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver"),
         dead_letter_topic=settings.notifications_dead_letter_topic,
         now=lambda: datetime.now(UTC),
+        instance=instance,
         case_url_template=settings.case_url_template,
         retry=RetryPolicy(
             settings.retry_attempts,
             settings.retry_base_delay_s,
             settings.retry_max_delay_s,
-            settings.claim_lease_s,
+            claim_wait_s=settings.claim_wait_s,
+            stale_after_s=settings.claim_stale_after_s,
         ),
         per_channel_limit=settings.per_channel_limit,
     )
@@ -96,8 +113,11 @@ def bootstrap(
             settings.notifier_group,
             topics.matches.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
+            group_instance_id=instance.id,
             security=client_security(settings),
         )
+    start_heartbeats(dispatcher.beat, settings.heartbeat_interval_s, health.alive)
+    get_logger().info("notifier_instance", instance_id=instance.id, epoch=instance.epoch)
     reloader = RoutingReloader(
         dispatcher, settings.rules_dir, oncotree, build_channels, routing_version
     )

@@ -3,9 +3,12 @@
 Per batch of match events: every delivery (decision x route x channel) runs in a bounded
 thread pool, each channel with its own concurrency limit, so a slow or dead channel does not
 hold up the others. A delivery claims its dedup key first and completes it after sending; a
-key already sent is skipped; a key claimed by another instance is waited for. A delivery that
-fails its whole retry budget is released and dead-lettered. Digest routes queue decisions in
-the store; `flush_digests` sends one message per route once its window has passed.
+key already sent is skipped; a key another live instance has in flight is waited for, and one
+whose holder is gone (this instance before a restart, or an instance whose heartbeat stopped)
+is taken over at once and sent again with the same idempotency key (Message-ID, webhook-id).
+A delivery that fails its whole retry budget is released and dead-lettered. Digest routes
+queue decisions in the store; `flush_digests` sends one message per route once its window
+has passed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rarematch.common.kafka.dead_letter import dead_letter
 from rarematch.common.kafka.records import Inbound, Outbound
 from rarematch.common.logging import get_logger
 from rarematch.notifier.adapters.retry import deliver_with_retry
+from rarematch.notifier.domain.claims import Instance, new_epoch
 from rarematch.notifier.domain.delivery import Delivery, alert_key, deliveries_for
 from rarematch.notifier.domain.render import render_decision, render_digest
 from rarematch.notifier.domain.routing import Routing
@@ -41,8 +45,10 @@ class RetryPolicy:
     attempts: int = 4
     base_delay_s: float = 0.5
     max_delay_s: float = 8.0
-    lease_s: float = 120.0
-    """How long a claim protects an in-flight delivery; longer than a whole retry budget."""
+    claim_wait_s: float = 120.0
+    """How long to wait for a delivery another live instance has in flight (its retries)."""
+    stale_after_s: float = 5.0
+    """A claim's holder whose heartbeat is older than this is gone: its claims are taken over."""
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Dispatcher:
     executor: Executor
     dead_letter_topic: str
     now: Callable[[], datetime]
+    instance: Instance = field(default_factory=lambda: Instance("notifier", new_epoch()))
+    """Who claims: this notifier instance in this process (heartbeats are written for it)."""
     case_url_template: str | None = None
     retry: RetryPolicy = RetryPolicy()
     per_channel_limit: int = 4
@@ -194,15 +202,22 @@ class Dispatcher:
         return None
 
     def _claim(self, key: str) -> bool:
-        """Own `key`, or learn it was sent; wait while another instance has it in flight."""
-        deadline = time.monotonic() + self.retry.lease_s
-        while not self.store.claim(key, self.now(), self.retry.lease_s):
+        """Own `key`, or learn it was sent; wait while another live instance has it in flight."""
+        deadline = time.monotonic() + self.retry.claim_wait_s
+        while not self.store.claim(key, self.instance, self.now(), self.retry.stale_after_s):
             if self.store.completed(key):
                 return False
             if time.monotonic() > deadline:
-                raise TimeoutError(f"dedup key held past its lease: {key}")
+                raise TimeoutError(
+                    f"dedup key {key} still in flight at another live notifier instance after "
+                    f"{self.retry.claim_wait_s:g} s; the record is retried"
+                )
             self.sleep(0.2)
         return True
+
+    def beat(self) -> None:
+        """Write this instance's heartbeat (call every second or so, from any thread)."""
+        self.store.heartbeat(self.instance, self.now())
 
     def _retried(self, channel_name: str, attempt: int, error: DeliveryError) -> None:
         metrics.NOTIFICATIONS.labels(channel_name, "failed").inc()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from rarematch.notifier.domain.claims import Instance
+
 __all__ = [
     "Channel",
     "DeliveryError",
@@ -61,12 +63,19 @@ class DigestEntry:
 class Store(Protocol):
     """Dedup claims and pending digest entries; SQLite for one instance, PostgreSQL for many.
 
-    A claim is taken before sending and completed after; a crashed sender's claim expires
-    after `lease_s`, so another instance (or the restart) can take it over.
+    A claim is taken before sending and completed after. It belongs to one incarnation of one
+    notifier instance, which writes a heartbeat every second or so; `claim` takes a pending
+    claim over at once when `may_claim` says its holder is gone (an earlier incarnation of the
+    same instance, or an instance whose heartbeat is older than `stale_after_s`). The decision
+    and the write are one atomic step, so two instances racing for a key never both win.
     """
 
-    def claim(self, key: str, now: datetime, lease_s: float) -> bool:
-        """True if this caller now owns `key`: it was never sent and no live claim holds it."""
+    def heartbeat(self, instance: Instance, now: datetime) -> None:
+        """Record that `instance` (this incarnation) is alive at `now`."""
+        ...
+
+    def claim(self, key: str, instance: Instance, now: datetime, stale_after_s: float) -> bool:
+        """True if `instance` now owns `key`: it was never sent and `may_claim` allows it."""
         ...
 
     def completed(self, key: str) -> bool:

@@ -1,10 +1,11 @@
-"""Rule authors' commands: `rarematch rules lint | test` and `rarematch explain`.
+"""Rule authors' commands: `rarematch rules lint | test | fmt` and `rarematch explain`.
 
 Exit codes follow OPA: 0 ok, 1 the files or the case did not load, 2 program tests failed.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,13 +19,17 @@ from rich.table import Table
 
 from rarematch.common.contracts import Case, CriterionStatus
 from rarematch.common.contracts.cloudevents import describe_validation_error, parse_body
+from rarematch.common.located_yaml import YamlSyntaxError
 from rarematch.common.rule_errors import RuleError
 from rarematch.eligibility.domain.evaluate import CompiledRules, decide_program
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.rulebook.canonical import canonical_yaml
+from rarematch.eligibility.rulebook.files import collect_program_files
 from rarematch.eligibility.rulebook.parse import RuleSet
 from rarematch.eligibility.rulebook.program_tests import run_program_tests
 from rarematch.eligibility.rulebook.store import RulesInvalid, compile_validated
 from rarematch.eligibility.rulebook.validate import validate_paths
+from rarematch.notifier.adapters.routing_file import ROUTING_FILE
 
 __all__ = ["explain", "rules_app"]
 
@@ -94,6 +99,67 @@ def run_tests(paths: Paths = None, output: Format = "pretty") -> None:
         _out.print("-" * 40 + f"\n{verdict}")
     if failed:
         raise typer.Exit(2)
+
+
+@rules_app.command("fmt")
+def fmt(
+    paths: Paths = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 listing files that would change")
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Write nothing; print a unified diff of the changes")
+    ] = False,
+) -> None:
+    """Rewrite program files (and routing.yaml) canonically: 2-space indent, comments kept."""
+    try:
+        files = _yaml_files(paths or [Path("rules")])
+    except OSError as error:
+        _fail(str(error))
+    changed, errors = [], []
+    for name, data in files:
+        try:
+            text = data.decode("utf-8")
+            formatted = canonical_yaml(text)
+        except UnicodeDecodeError as error:
+            errors.append(RuleError(name, 1, 1, "not_utf8", f"not UTF-8 text ({error.reason})"))
+            continue
+        except YamlSyntaxError as error:
+            where = error.location
+            errors.append(RuleError(name, where.line, where.column, "yaml_syntax", str(error)))
+            continue
+        if formatted == text:
+            continue
+        changed.append(name)
+        if diff:
+            lines = difflib.unified_diff(
+                text.splitlines(keepends=True),
+                formatted.splitlines(keepends=True),
+                f"{name} (as it is)",
+                f"{name} (formatted)",
+            )
+            typer.echo("".join(lines), nl=False)
+        elif check:
+            _out.print(f"would reformat {name}", markup=False)
+        else:
+            Path(name).write_text(formatted, encoding="utf-8")
+            _out.print(f"reformatted {name}", markup=False)
+    if errors:
+        _report(errors, dict(files), "pretty")
+    verb = "would be reformatted" if check or diff else "reformatted"
+    _err.print(f"{len(changed)} file(s) {verb}, {len(files) - len(changed)} unchanged")
+    if check and changed:
+        raise typer.Exit(1)
+
+
+def _yaml_files(paths: list[Path]) -> list[tuple[str, bytes]]:
+    """Program files as `rules lint` finds them, and the routing.yaml of a rules directory."""
+    files = dict(collect_program_files(paths))
+    for path in paths:
+        routing = path / ROUTING_FILE
+        if routing.is_file():
+            files[str(routing)] = routing.read_bytes()
+    return sorted(files.items())
 
 
 def explain(
@@ -167,12 +233,19 @@ def _report(errors: list[RuleError], sources: dict[str, bytes], output: str) -> 
     raise typer.Exit(1)
 
 
+_QUOTE_CHARS = 160
+"""The longest source line quoted under an error (an oversized file may be one line)."""
+
+
 def _error_text(error: RuleError, source: bytes) -> str:
     lines = source.decode("utf-8", "replace").splitlines()
     text = str(error)
     if 0 < error.line <= len(lines):
         line = lines[error.line - 1]
-        text += f"\n    {line}\n    {' ' * (error.column - 1)}^"
+        if len(line) > _QUOTE_CHARS:
+            line = line[:_QUOTE_CHARS] + " ..."
+        caret = f"\n    {' ' * (error.column - 1)}^" if error.column <= _QUOTE_CHARS else ""
+        text += f"\n    {line}{caret}"
     return text
 
 

@@ -258,9 +258,11 @@ def test_two_instances_on_postgresql_alert_once_per_match(
         )
         matches = [decision(f"case-pg-{n}") for n in range(24)]
         publish(settings, matches + matches[:8])  # eight arrive twice
-        with ExitStack() as both:
-            both.enter_context(notifier(settings))
-            both.enter_context(notifier(settings))
+        with ExitStack() as both:  # two instances: each its own id (claims, static membership)
+            for name in ("pg-a", "pg-b"):
+                both.enter_context(
+                    notifier(settings.model_copy(update={"notifier_instance_id": name}))
+                )
             mail.wait_for(24, 60)
             wait_until(lambda: settled_all(settings), 30, "both instances committed every match")
     subjects = sorted(m["Subject"] for m in mail.messages)

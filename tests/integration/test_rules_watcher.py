@@ -9,18 +9,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from prometheus_client import REGISTRY
 
+from rarematch.common.located_yaml import MAX_BYTES
 from rarematch.common.watch import Reload
 from rarematch.eligibility.adapters import rules_watcher
 from rarematch.eligibility.adapters.rules_watcher import watch_rules
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.rulebook.store import RuleStore, load_rules
 from tests import waiting
+from tests.hostile_yaml import alias_bomb, oversized
 from tests.unit.test_rules_validation import _criterion, _deep_any, _program
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 10.0
+HOSTILE_DEADLINE_S = 5.0
+"""A hostile file is refused as fast as any edit is applied: the watcher's 0.3 s debounce,
+then milliseconds to refuse it (a 6 KB alias bomb used to take 30 s and 2.5 GB)."""
 
 
 def reloads(result: Reload) -> float:
@@ -120,3 +126,37 @@ def test_an_unexpected_error_is_logged_counted_and_survived(
     monkeypatch.setattr(rules_watcher, "validate", broken_once)
     watched.edit_and_wait(GOOD.replace("min_years: 18", "min_years: 30"), Reload.FAILED)
     watched.edit_and_wait(GOOD.replace("min_years: 18", "min_years: 40"), Reload.APPLIED)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(alias_bomb(), ":5:153: alias *laugh_level_02 expands to", id="alias-bomb"),
+        pytest.param(oversized(2 * MAX_BYTES), ":1:1: file is 2,097,152 bytes", id="oversized"),
+    ],
+)
+def test_a_hostile_file_is_rejected_at_its_location_and_the_last_rules_keep_serving(
+    watched: Watched, text: str, where: str
+) -> None:
+    serving = watched.store.current()
+    hostile = watched.rules_dir / "programs" / "hostile.yaml"
+    before = reloads(Reload.REJECTED)
+    with structlog.testing.capture_logs() as logs:
+        hostile.write_text(text, encoding="utf-8")
+        waiting.wait_until(
+            lambda: reloads(Reload.REJECTED) > before,
+            HOSTILE_DEADLINE_S,
+            "the hostile file rejected",
+            every_s=0.05,
+        )
+    assert watched.store.current() is serving
+    assert REGISTRY.get_sample_value("rarematch_rules_errors") == 1
+    rejected = next(entry for entry in logs if entry["event"] == "rules_rejected")
+    assert rejected["log_level"] == "error"
+    assert rejected["serving_version"] == serving.version
+    assert [e for e in rejected["errors"] if e.startswith(f"{hostile}{where}")], rejected
+
+    # The watcher lives on: with the file removed, the next good edit is applied.
+    hostile.unlink()
+    watched.edit_and_wait(GOOD.replace("min_years: 18", "min_years: 19"), Reload.APPLIED)
+    assert watched.store.current().version != serving.version

@@ -13,7 +13,10 @@ from rarematch.common.contracts.cloudevents import decode, encode
 from rarematch.common.kafka.records import Inbound
 from rarematch.notifier.adapters.memory_store import MemoryStore
 from rarematch.notifier.dispatch import Dispatcher, RetryPolicy
+from rarematch.notifier.domain.claims import Instance
+from rarematch.notifier.domain.delivery import Delivery
 from rarematch.notifier.domain.routing import Routing, routes_for
+from rarematch.notifier.ports import Notification
 from tests.fakes import FakeChannel
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -56,11 +59,19 @@ ROUTING = Routing.model_validate(
 
 
 class Harness:
-    def __init__(self, routing: Routing = ROUTING, **failing: FakeChannel) -> None:
+    def __init__(
+        self,
+        routing: Routing = ROUTING,
+        *,
+        store: MemoryStore | None = None,
+        instance: Instance | None = None,
+        **failing: FakeChannel,
+    ) -> None:
         self.channels: dict[tuple[str, str], FakeChannel] = {}
         self.failing = failing
-        self.store = MemoryStore()
+        self.store = store or MemoryStore()
         self.clock = NOW
+        self.waits: list[float] = []
         self.dispatcher = Dispatcher(
             routing=routing,
             channel=self.channel,
@@ -68,8 +79,11 @@ class Harness:
             executor=ThreadPoolExecutor(4),
             dead_letter_topic="notifications.DLT",
             now=lambda: self.clock,
-            retry=RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.01, lease_s=1),
-            sleep=lambda _: None,
+            retry=RetryPolicy(
+                attempts=3, base_delay_s=0.01, max_delay_s=0.01, claim_wait_s=1, stale_after_s=5
+            ),
+            sleep=self.waits.append,
+            **({"instance": instance} if instance else {}),
         )
 
     def channel(self, route: str, name: str) -> FakeChannel:
@@ -157,3 +171,53 @@ def test_a_digest_route_sends_one_message_once_its_window_has_passed(repeat: int
     [digest] = harness.channels[("digest", "email")].sent
     assert digest.subject == "[rarematch] Digest for digest: 2 decision(s)"
     assert "  - NCT04044768  eligible: 2" in digest.text
+
+
+class Killed(BaseException):
+    """The process died between the channel accepting a message and the claim's completion."""
+
+
+class DiesAfterSending(FakeChannel):
+    def send(self, notification: Notification) -> None:
+        super().send(notification)
+        raise Killed
+
+
+def killed_while_sending(store: MemoryStore, instance: Instance) -> Notification:
+    """An incarnation of `instance` that sent the sarcoma email and died before completing."""
+    first = Harness(store=store, instance=instance, email=DiesAfterSending("email"))
+    first.dispatcher.beat()
+    with pytest.raises(Killed):
+        first.handle(decision())
+    [sent] = first.channels[("sarcoma", "email")].sent
+    assert not store.completed(Delivery(decision(), "sarcoma", "email").key)
+    return sent
+
+
+def test_a_restarted_instance_takes_its_claims_over_at_once_and_resends_the_same_id() -> None:
+    store = MemoryStore()
+    before = killed_while_sending(store, Instance("notifier-a", "epoch-1"))
+    restarted = Harness(store=store, instance=Instance("notifier-a", "epoch-2"))
+    restarted.dispatcher.beat()
+    assert restarted.handle(decision()) == []
+    [again] = restarted.channels[("sarcoma", "email")].sent
+    assert again.message_id == before.message_id  # the receiver can drop the repeat
+    assert again.message_id == Delivery(decision(), "sarcoma", "email").message_id
+    assert restarted.waits == []  # taken over without waiting
+    restarted.handle(decision())
+    assert restarted.sent("sarcoma", "email") == 1  # and completed now
+
+
+def test_another_instance_waits_for_a_live_holder_and_takes_over_once_it_is_silent() -> None:
+    store = MemoryStore()
+    holder = Instance("notifier-a", "epoch-1")
+    before = killed_while_sending(store, holder)
+    other = Harness(store=store, instance=Instance("notifier-b", "epoch-1"))
+    store.heartbeat(holder, NOW)  # still beating: its delivery may be in flight
+    with pytest.raises(TimeoutError, match="another live notifier instance"):
+        other.handle(decision())
+    assert other.sent("sarcoma", "email") == 0
+    other.clock = NOW + timedelta(seconds=6)  # the holder's heartbeat is now 6 s old
+    assert other.handle(decision()) == []
+    [again] = other.channels[("sarcoma", "email")].sent
+    assert again.message_id == before.message_id

@@ -103,7 +103,7 @@ class TestYaml:
         text = HEADER + "inclusion:\n  - id: age\n    text: " + tag + " 'echo pwned'\n"
         error = only_error(text, tree)
         assert error.code == "yaml_syntax"
-        assert "could not determine a constructor" in error.message
+        assert f"YAML tag '{tag}' is not allowed" in error.message
         assert (error.line, error.column) == at(text, tag)
 
     @pytest.mark.parametrize(

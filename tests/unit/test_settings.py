@@ -81,10 +81,9 @@ def problems(monkeypatch: pytest.MonkeyPatch, model: type, **env: str) -> list[s
             "RAREMATCH_SMTP_TIMEOUT_S='0': must be more than 0 (seconds, a number more than 0)",
         ),
         (
-            "RAREMATCH_CLAIM_LEASE_S",
+            "RAREMATCH_CLAIM_WAIT_S",
             "inf",
-            "RAREMATCH_CLAIM_LEASE_S='inf': must be a finite number "
-            "(seconds, a number more than 0)",
+            "RAREMATCH_CLAIM_WAIT_S='inf': must be a finite number (seconds, a number more than 0)",
         ),
         (
             "RAREMATCH_LOG_LEVEL",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+from rarematch.notifier.domain.claims import Claim, Heartbeat, Instance, may_claim
 from rarematch.notifier.ports import DigestEntry
 
 __all__ = ["MemoryStore"]
@@ -12,19 +13,26 @@ __all__ = ["MemoryStore"]
 
 class MemoryStore:
     def __init__(self) -> None:
-        self._claims: dict[str, datetime] = {}
+        self._claims: dict[str, Instance] = {}
+        self._beats: dict[str, Heartbeat] = {}
         self._sent: set[str] = set()
         self._digests: dict[str, dict[str, DigestEntry]] = {}
         self._lock = threading.Lock()
 
-    def claim(self, key: str, now: datetime, lease_s: float) -> bool:
+    def heartbeat(self, instance: Instance, now: datetime) -> None:
         with self._lock:
-            if key in self._sent:
+            self._beats[instance.id] = Heartbeat(instance.epoch, now)
+
+    def claim(self, key: str, instance: Instance, now: datetime, stale_after_s: float) -> bool:
+        with self._lock:
+            owner = self._claims.get(key)
+            claim = None
+            if key in self._sent or owner is not None:
+                claim = Claim(sent=key in self._sent, owner=owner)
+            beat = self._beats.get(owner.id) if owner is not None else None
+            if not may_claim(claim, beat, instance, now, timedelta(seconds=stale_after_s)):
                 return False
-            claimed = self._claims.get(key)
-            if claimed is not None and now - claimed < timedelta(seconds=lease_s):
-                return False
-            self._claims[key] = now
+            self._claims[key] = instance
             return True
 
     def completed(self, key: str) -> bool:

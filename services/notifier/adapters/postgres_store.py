@@ -10,6 +10,8 @@ from typing import LiteralString
 import psycopg
 from psycopg.rows import TupleRow
 
+from rarematch.notifier.adapters.claim_rows import holder
+from rarematch.notifier.domain.claims import Instance, may_claim
 from rarematch.notifier.ports import DigestEntry
 
 __all__ = ["PostgresStore"]
@@ -22,7 +24,17 @@ _SCHEMA = (
         key TEXT PRIMARY KEY,
         status TEXT NOT NULL CHECK (status IN ('pending', 'sent')),
         claimed_at TIMESTAMPTZ NOT NULL,
-        completed_at TIMESTAMPTZ
+        completed_at TIMESTAMPTZ,
+        owner TEXT,
+        epoch TEXT
+    )""",
+    # a claims table written before claims had owners gets them (its pending rows are orphans)
+    "ALTER TABLE notifier_claims ADD COLUMN IF NOT EXISTS owner TEXT",
+    "ALTER TABLE notifier_claims ADD COLUMN IF NOT EXISTS epoch TEXT",
+    """CREATE TABLE IF NOT EXISTS notifier_instances (
+        instance_id TEXT PRIMARY KEY,
+        epoch TEXT NOT NULL,
+        beat_at TIMESTAMPTZ NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS notifier_digest_entries (
         route TEXT NOT NULL,
@@ -33,13 +45,30 @@ _SCHEMA = (
     )""",
 )
 
-# Racing inserts of one key wait for each other; the loser then sees a live claim, so no row.
-# Two takeovers of an expired claim serialise on the row lock and the second sees it renewed.
-_CLAIM = """
-INSERT INTO notifier_claims (key, status, claimed_at) VALUES (%s, 'pending', %s)
-ON CONFLICT (key) DO UPDATE SET claimed_at = EXCLUDED.claimed_at
-WHERE notifier_claims.status = 'pending' AND notifier_claims.claimed_at < %s
+# In one transaction: racing inserts of a new key wait for each other and the loser gets no
+# row; then the existing row is locked (FOR UPDATE), so two takeovers of one orphaned claim
+# serialise and the second sees the first one's owner, alive.
+_INSERT_NEW = """
+INSERT INTO notifier_claims (key, status, claimed_at, owner, epoch)
+VALUES (%s, 'pending', %s, %s, %s)
+ON CONFLICT (key) DO NOTHING
 RETURNING key
+"""
+
+_HOLDER: LiteralString = (
+    "SELECT c.status, c.owner, c.epoch, h.epoch, h.beat_at"
+    " FROM notifier_claims c LEFT JOIN notifier_instances h ON h.instance_id = c.owner"
+    " WHERE c.key = %s FOR UPDATE OF c"
+)
+
+_TAKE = """
+UPDATE notifier_claims SET claimed_at = %s, owner = %s, epoch = %s
+WHERE key = %s AND status = 'pending'
+"""
+
+_HEARTBEAT = """
+INSERT INTO notifier_instances (instance_id, epoch, beat_at) VALUES (%s, %s, %s)
+ON CONFLICT (instance_id) DO UPDATE SET epoch = EXCLUDED.epoch, beat_at = EXCLUDED.beat_at
 """
 
 _COMPLETE = """
@@ -71,17 +100,36 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
 
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        """The connection (hold the lock); one the server dropped is reopened."""
+        if self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
     def _run(self, query: LiteralString, params: Sequence[object]) -> list[TupleRow]:
         """One autocommit statement; a connection the server dropped is reopened for the next."""
         with self._lock:
-            if self._conn.closed:
-                self._conn = self._connect()
-            cursor = self._conn.execute(query, params)
+            cursor = self._connection().execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
-    def claim(self, key: str, now: datetime, lease_s: float) -> bool:
-        expired_before = _aware(now) - timedelta(seconds=lease_s)
-        return bool(self._run(_CLAIM, (key, now, expired_before)))
+    def heartbeat(self, instance: Instance, now: datetime) -> None:
+        self._run(_HEARTBEAT, (instance.id, instance.epoch, _aware(now)))
+
+    def claim(self, key: str, instance: Instance, now: datetime, stale_after_s: float) -> bool:
+        mine = (_aware(now), instance.id, instance.epoch)
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                if conn.execute(_INSERT_NEW, (key, *mine)).fetchall():
+                    return True
+                row = conn.execute(_HOLDER, (key,)).fetchone()
+                if row is None:
+                    return False  # released meanwhile: the caller asks again
+                claim, beat = holder(*row)
+                if not may_claim(claim, beat, instance, now, timedelta(seconds=stale_after_s)):
+                    return False
+                conn.execute(_TAKE, (*mine, key))
+                return True
 
     def completed(self, key: str) -> bool:
         return bool(

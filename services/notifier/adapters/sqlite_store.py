@@ -11,6 +11,8 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
+from rarematch.notifier.adapters.claim_rows import holder
+from rarematch.notifier.domain.claims import Instance, may_claim
 from rarematch.notifier.ports import DigestEntry
 
 __all__ = ["SqliteStore"]
@@ -22,7 +24,14 @@ CREATE TABLE IF NOT EXISTS notifier_claims (
     key TEXT PRIMARY KEY,
     status TEXT NOT NULL CHECK (status IN ('pending', 'sent')),
     claimed_at INTEGER NOT NULL,
-    completed_at INTEGER
+    completed_at INTEGER,
+    owner TEXT,
+    epoch TEXT
+);
+CREATE TABLE IF NOT EXISTS notifier_instances (
+    instance_id TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    beat_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS notifier_digest_entries (
     route TEXT NOT NULL,
@@ -33,11 +42,27 @@ CREATE TABLE IF NOT EXISTS notifier_digest_entries (
 );
 """
 
-# A single statement takes SQLite's write lock, so it is atomic across connections and processes.
-_CLAIM = """
-INSERT INTO notifier_claims (key, status, claimed_at) VALUES (?, 'pending', ?)
-ON CONFLICT (key) DO UPDATE SET claimed_at = excluded.claimed_at
-WHERE notifier_claims.status = 'pending' AND notifier_claims.claimed_at < ?
+_OWNER_COLUMNS = (("owner", "TEXT"), ("epoch", "TEXT"))
+"""Added to a claims table written before claims had owners (its pending rows are orphans)."""
+
+# Read and write inside one BEGIN IMMEDIATE: SQLite's write lock makes the decision atomic
+# across connections and processes.
+_HOLDER = (
+    "SELECT c.status, c.owner, c.epoch, h.epoch, h.beat_at"
+    " FROM notifier_claims c LEFT JOIN notifier_instances h ON h.instance_id = c.owner"
+    " WHERE c.key = ?"
+)
+
+_TAKE = """
+INSERT INTO notifier_claims (key, status, claimed_at, owner, epoch) VALUES (?, 'pending', ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    claimed_at = excluded.claimed_at, owner = excluded.owner, epoch = excluded.epoch
+WHERE notifier_claims.status = 'pending'
+"""
+
+_HEARTBEAT = """
+INSERT INTO notifier_instances (instance_id, epoch, beat_at) VALUES (?, ?, ?)
+ON CONFLICT (instance_id) DO UPDATE SET epoch = excluded.epoch, beat_at = excluded.beat_at
 """
 
 _COMPLETE = """
@@ -82,6 +107,15 @@ class SqliteStore:
             with attempt:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.executescript(_SCHEMA)
+                self._add_owner_columns()
+
+    def _add_owner_columns(self) -> None:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(notifier_claims)")}
+            for name, kind in _OWNER_COLUMNS:
+                if name not in columns:
+                    self._conn.execute(f"ALTER TABLE notifier_claims ADD COLUMN {name} {kind}")
 
     def _rows(self, query: str, params: Sequence[object]) -> list[Any]:
         with self._lock:
@@ -92,9 +126,23 @@ class SqliteStore:
         with self._lock:
             return self._conn.execute(query, params).rowcount == 1
 
-    def claim(self, key: str, now: datetime, lease_s: float) -> bool:
-        expired_before = _micros(now - timedelta(seconds=lease_s))
-        return self._write(_CLAIM, (key, _micros(now), expired_before))
+    def heartbeat(self, instance: Instance, now: datetime) -> None:
+        self._write(_HEARTBEAT, (instance.id, instance.epoch, _micros(now)))
+
+    def claim(self, key: str, instance: Instance, now: datetime, stale_after_s: float) -> bool:
+        at = _micros(now)
+        with self._lock, self._conn:  # one transaction: commit, or roll back on error
+            self._conn.execute("BEGIN IMMEDIATE")
+            row = self._conn.execute(_HOLDER, (key,)).fetchone()
+            if row is not None:
+                status, owner, epoch, beat_epoch, beat_at = row
+                claim, beat = holder(
+                    status, owner, epoch, beat_epoch, None if beat_at is None else _moment(beat_at)
+                )
+                if not may_claim(claim, beat, instance, now, timedelta(seconds=stale_after_s)):
+                    return False
+            self._conn.execute(_TAKE, (key, at, instance.id, instance.epoch))
+            return True
 
     def completed(self, key: str) -> bool:
         return bool(
