@@ -570,7 +570,7 @@ def _observe_hla(check: HlaCheck, case: Case) -> str | None:
         shared = min(len(typed.fields), len(wanted.fields))
         if typed.locus == wanted.locus and typed.fields[:shared] == wanted.fields[:shared]:
             bearing.append(text)
-    return ", ".join(bearing) or None
+    return ", ".join(dict.fromkeys(bearing)) or None
 
 
 _KINDS: dict[type, _Kind] = {
