@@ -784,6 +784,8 @@ def up(config: BrokerConfig, say: Say = print, timeout: float = 90.0) -> BrokerS
         for directory in (config.data_dir, config.logs_dir):
             directory.mkdir(parents=True, exist_ok=True)
         config.server_properties.write_text(_server_properties(config), encoding="utf-8")
+        if config.secure:  # it holds the keystore and the broker user's passwords
+            config.server_properties.chmod(0o600)
         config.log4j_properties.write_text(_LOG4J2_PROPERTIES, encoding="utf-8")
         _check_listener(config)
         _format_storage(config, java, libs, say)

@@ -108,6 +108,7 @@ def test_the_secure_broker_refuses_plaintext_and_prints_tls_and_scram_settings(
         env={k: v for k, v in os.environ.items() if not k.startswith("RAREMATCH_KAFKA_")},
     )
     assert printed.stdout.splitlines() == [f"{name}={value}" for name, value in env.items()]
+    assert oct(secure_broker.server_properties.stat().st_mode & 0o777) == "0o600"
     properties = secure_broker.server_properties.read_text()
     assert f"listeners=SASL_SSL://127.0.0.1:{secure_broker.port}," in properties
     assert "PLAINTEXT://127.0.0.1" not in properties.replace("CONTROLLER:PLAINTEXT", "")
