@@ -66,8 +66,17 @@ HLA_ALLELES = (
     "DRB1*15:01",
     "DRB1*04:01",
     "A*24:09N",
+    "A*02:01P",
+    "A*02:01:01G",
+    "HLA-A*0201",
+    "A*24:02:01:02L",
+    "A2",
+    "A9",
+    "A24",
+    "DR15",
 )
-"""Alleles at every resolution: one field (A*02) to four (A*02:01:01:01), several loci."""
+"""Alleles at every resolution: one field (A*02) to four (A*02:01:01:01), several loci, in
+the forms laboratories write (P and G groups, old style, serological antigens)."""
 
 ANTIGENS = ("GD2", "CD7", "MAGE-A4", "HER2", "NY-ESO-1", "5T4")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 __all__ = [
+    "BATCHES_ABANDONED",
     "DEAD_LETTERED",
     "DELIVERY_SECONDS",
     "EVALUATION_SECONDS",
@@ -43,6 +44,11 @@ RULES_VERSION = Info("rarematch_rules", "The rule set being served")
 KAFKA_CONNECTED = Gauge(
     "rarematch_kafka_connected",
     "1 while the service's consumer holds a broker connection",
+    ["service"],
+)
+BATCHES_ABANDONED = Counter(
+    "rarematch_batches_abandoned_total",
+    "Batches given up uncommitted on a transport error and polled again",
     ["service"],
 )
 KAFKA_DISCONNECTS = Counter(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rarematch.common.hla import parse_allele
 from rarematch.common.setting_types import allowed_text
 from rarematch.common.settings import (
     SETTINGS_MODELS,
@@ -19,7 +20,9 @@ from rarematch.common.settings import (
     load_settings,
     unknown_variables,
 )
+from rarematch.eligibility.domain.criteria import HlaCheck
 from rarematch.notifier.domain.routing import Routing
+from tests.builders import make_case
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -81,3 +84,13 @@ def test_the_settings_error_examples_are_what_the_loader_says(
 def test_the_misspelling_example_is_what_the_loader_says() -> None:
     [(line, name)] = re.findall(r"^(warning: (RAREMATCH_\w+) is not .*)$", README, flags=re.M)
     assert unknown_variables({name: "1"}, known_env_names()) == [line]
+
+
+def test_every_hla_form_the_readme_shows_is_read_by_cases_and_rules_alike() -> None:
+    section = README.split("### HLA typing", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    examples = [ex for row in rows for ex in re.findall(r"`([^`]+)`", row.split("|")[2])]
+    assert len(examples) >= 10
+    for example in examples:
+        assert make_case(hla_alleles=[example]).hla_alleles == [example]
+        assert HlaCheck(allele=example).allele == str(parse_allele(example))

@@ -189,7 +189,21 @@ class TestSchema:
         text = GOOD + "  - id: hla\n    text: t\n    hla: {allele: A02:01}\n"
         error = only_error(text, tree)
         assert (error.line, error.column) == at(text, "A02:01")
-        assert "'A02:01' is not an HLA allele; write it like A*02:01 or A*02" in error.message
+        assert "'A02:01' is not an HLA allele; write it like A*02:01, A*02" in error.message
+
+    @pytest.mark.parametrize(
+        "allele", ["HLA-A*02:01:01:02L", "A*02:01P", "A*02:01:01G", "A2", "A*0201"]
+    )
+    def test_hla_forms_laboratories_write(self, tree: OncoTree, allele: str) -> None:
+        text = GOOD + f"  - id: hla\n    text: t\n    hla: {{allele: '{allele}'}}\n"
+        assert parse_program("f.yaml", text, tree).errors == ()
+
+    @pytest.mark.parametrize("allele", ["A*\u0660\u0662:\u0660\u0661", "Bw4", "A*02:01N"])
+    def test_hla_forms_refused_where_they_are_written(self, tree: OncoTree, allele: str) -> None:
+        text = GOOD + f"  - id: hla\n    text: t\n    hla: {{allele: '{allele}'}}\n"
+        error = only_error(text, tree)
+        assert (error.line, error.column) == at(text, f"'{allele}'")
+        assert f"'{allele}' is not" in error.message
 
     def test_duplicate_criterion_ids(self, tree: OncoTree) -> None:
         text = GOOD + "  - id: age\n    text: again\n    age: {max_years: 80}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import namedtuple
 from typing import Any
 
@@ -54,9 +55,20 @@ class FakeConsumer:
         self.committed: list[dict[Any, Any]] = []
         self._commit_error = commit_error
 
+        self.polled: dict[Any, list[Any]] = {}
+        self.seeks: list[tuple[Any, int]] = []
+
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Any]]:
         batch, self.batch = self.batch, {}
+        for partition, records in batch.items():
+            self.polled.setdefault(partition, []).extend(records)
         return batch
+
+    def seek(self, partition: Any, offset: int) -> None:
+        """Like KafkaConsumer.seek: the next poll starts at `offset`."""
+        self.seeks.append((partition, offset))
+        seen = {r.offset: r for r in self.polled.get(partition, [])}
+        self.batch[partition] = [seen[n] for n in sorted(seen) if n >= offset]
 
     def commit(self, offsets: dict[Any, Any] | None = None) -> None:
         if self._commit_error:
@@ -176,6 +188,43 @@ def test_a_transport_error_stops_the_loop_uncommitted() -> None:
         case_loop(consumer, producer, broker_gone).run_once()
     assert consumer.committed == []
     assert producer.records == []
+
+
+class FlakyProducer(FakeProducer):
+    """Refuses the first `failures` flushes (a broker outage), then acknowledges."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def send(self, topic: str, value: bytes | None = None, key: Any = None, headers: Any = None):
+        self.sent.append((topic, value))
+        self.records.append((topic, WireRecord(key, value, tuple(headers or ()))))
+        down = self.failures > 0
+        return FakeFuture(KafkaTimeoutError("broker down") if down else None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        super().flush(timeout)
+        self.failures -= 1
+
+
+def test_an_outage_abandons_the_batch_uncommitted_and_the_loop_polls_it_again() -> None:
+    consumer, producer = FakeConsumer(bad_records(3)), FlakyProducer(failures=2)
+    kafka_loop = loop(consumer, producer)
+    kafka_loop.abandoned_pause_max_s = 0
+    stop = threading.Event()
+
+    def poll_until_committed(timeout_ms: int = 0, max_records: int | None = None) -> Any:
+        if consumer.committed:
+            stop.set()
+        return FakeConsumer.poll(consumer, timeout_ms, max_records)
+
+    consumer.poll = poll_until_committed  # type: ignore[method-assign]
+    kafka_loop.run(stop)
+    assert consumer.seeks == [(PARTITION, 0), (PARTITION, 0)]
+    [offsets] = consumer.committed
+    assert offsets[PARTITION].offset == 3
+    assert [topic for topic, _ in producer.sent] == ["in.DLT"] * 9
 
 
 def test_an_output_over_the_limit_dead_letters_its_input_and_produces_nothing_for_it() -> None:

@@ -11,9 +11,18 @@ import re
 import typing
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rarematch.common.contracts.therapy import TherapyClass
+from rarematch.common.hla import HLA_ALLELE_PATTERN, HLA_FORMS, HlaParseError, parse_allele
 
 __all__ = [
     "CASE_ID_PATTERN",
@@ -190,12 +199,27 @@ class OrganFunction(_Strict):
     hemoglobin_g_dl: float | None = Field(default=None, ge=0)
 
 
+def _hla_allele(text: str) -> str:
+    """`HLA_ALLELE_PATTERN`, then the parser (mhcgnomes) on what it accepts, with one short
+    message that never repeats the value. Kept as written: matching normalises."""
+    if text != text.strip():
+        raise HlaParseError()
+    parse_allele(text)
+    return text
+
+
+MAX_HLA_ALLELES = 100
+"""Two alleles at each of 15 loci, reported in several forms, fit many times over; the bound
+keeps a hostile case from costing more than 100 parses (about 2 ms each, first seen)."""
+
 HlaAllele = Annotated[
     str,
     Field(
-        pattern=r"^(HLA-)?[A-Z][A-Z0-9]*\*[0-9]{2,3}(:[0-9]{2,3}){0,3}[NLSCAQ]?$",
-        examples=["A*02:01"],
+        description=f"HLA allele, P or G group or serological antigen: {HLA_FORMS}",
+        examples=["A*02:01", "HLA-A*02:01:01:02L", "A*02:01P", "A*02:01:01G", "A2", "A*0201"],
+        json_schema_extra={"pattern": HLA_ALLELE_PATTERN},
     ),
+    AfterValidator(_hla_allele),
 ]
 
 
@@ -208,7 +232,12 @@ class Case(_Strict):
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1")
     diagnosis: Diagnosis | None = None
     biomarkers: Biomarkers | None = None
-    hla_alleles: list[HlaAllele] | None = None
+    hla_alleles: list[HlaAllele] | None = Field(
+        default=None,
+        max_length=MAX_HLA_ALLELES,
+        description="HLA typing as reported; at most two alleles a locus, ambiguity reported "
+        "as several entries",
+    )
     performance: list[PerformanceScore] | None = None
     treatment_history: TreatmentHistory | None = None
     organ_function: OrganFunction | None = None

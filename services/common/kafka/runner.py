@@ -9,8 +9,9 @@ Per batch, in this order:
 5. only then commit the offsets of the batch.
 Any other error in a handler is retried with backoff a few times, then the record is
 dead-lettered (`handler_failed`, with the exception type), so one record can never stop the
-service. Only transport errors (Kafka, and what a service declares, such as its database)
-stop the loop *without* committing, so the batch is redelivered.
+service. A transport error (Kafka, and what a service declares, such as its database)
+abandons the batch *without* committing: the consumer is rewound to the batch's first
+offsets and the loop tries again after a pause, so an outage never ends the process.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Consumer(Protocol):
         self, timeout_ms: int = ..., max_records: int | None = ...
     ) -> dict[Any, list[Any]]: ...
     def commit(self, offsets: dict[Any, Any] | None = ...) -> None: ...
+    def seek(self, partition: Any, offset: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -151,13 +153,15 @@ class KafkaLoop:
     batch_handler: BatchHandler | None = None
     tick: Tick | None = None
     transport_errors: tuple[type[BaseException], ...] = (KafkaError,)
-    """Errors of the service's connections: they stop the loop uncommitted, never retried here."""
+    """Errors of the service's connections: the batch is abandoned uncommitted and polled again."""
     handler_attempts: int = 3
     retry_base_delay_s: float = 0.1
     retry_max_delay_s: float = 2.0
     health: Health = field(default_factory=Health)
     connection_check_s: float = 0.5
+    abandoned_pause_max_s: float = 1.0
     _connection: _Connection = field(default_factory=lambda: _Connection())
+    _batch_start: dict[Any, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -270,6 +274,9 @@ class KafkaLoop:
     def run_once(self) -> int:
         """Process one polled batch end to end; return how many records it held."""
         batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+        self._batch_start = {
+            partition: records[0].offset for partition, records in batch.items() if records
+        }
         inbounds = [_inbound(record) for records in batch.values() for record in records]
         offsets = {
             partition: OffsetAndMetadata(records[-1].offset + 1, "", -1)
@@ -284,14 +291,23 @@ class KafkaLoop:
             self._deliver(outbound)
         if offsets:
             self._commit(offsets)
+        self._batch_start = {}
         return sum(len(records) for records in batch.values())
 
     def run(self, stop: threading.Event) -> None:
         log = get_logger()
         log.info("consumer_started", source=self.source.name)
+        failures = 0
+        abandon: tuple[type[BaseException], ...] = (*self.transport_errors, DeliveryFailed)
         try:
             while not stop.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                    failures = 0
+                except abandon as error:
+                    failures += 1
+                    self._abandon_batch(error, failures)
+                    stop.wait(min(self.abandoned_pause_max_s, 0.1 * 2**failures))
                 self.health.beat()
                 self._watch_connection()
         finally:
@@ -299,6 +315,26 @@ class KafkaLoop:
             self.consumer.close()
             self.producer.close(timeout=10)
             log.info("consumer_stopped", source=self.source.name)
+
+    def _abandon_batch(self, error: BaseException, failures: int) -> None:
+        """Rewind to the uncommitted batch so it is polled again (at least once, in order)."""
+        unbind_record()
+        rewound = 0
+        for partition, offset in self._batch_start.items():
+            try:
+                self.consumer.seek(partition, offset)
+                rewound += 1
+            except (KafkaError, AssertionError, ValueError):
+                pass  # no longer ours: its new owner reads it from the last commit
+        self._batch_start = {}
+        metrics.BATCHES_ABANDONED.labels(self.service).inc()
+        get_logger().warning(
+            "batch_abandoned",
+            source=self.source.name,
+            error_type=type(error).__name__,
+            consecutive=failures,
+            partitions_rewound=rewound,
+        )
 
     def _watch_connection(self) -> None:
         """Log and count when the broker connection is lost and when it is back."""

@@ -57,7 +57,7 @@ from rarematch.eligibility.domain.facts import (
     therapy_key,
     variant_key,
 )
-from rarematch.eligibility.domain.hla import parse_allele
+from rarematch.eligibility.domain.hla import parse_allele, restriction
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 
 __all__ = [
@@ -548,14 +548,13 @@ def _observe_organ(check: OrganFunctionCheck, case: Case) -> str | None:
 
 
 def _compile_hla(check: HlaCheck) -> Conditions:
-    wanted = parse_allele(check.allele)
-    coarser = [f"hla_typed.{prefix.key}" for prefix in wanted.prefixes[:-1]]
+    wanted = restriction(parse_allele(check.allele))
+    absent = all_of(*(lacks(path) for path in wanted.proving))
     locus = f"hla_loci.{wanted.locus}"
-    absent = lacks(f"hla.{wanted.key}")
     return Conditions(
-        met=has(f"hla.{wanted.key}"),
-        not_met=all_of(absent, has(locus), *(lacks(path) for path in coarser)),
-        unknown=all_of(absent, any_of(lacks(locus), *(has(path) for path in coarser))),
+        met=any_of(*(has(path) for path in wanted.proving)),
+        not_met=all_of(absent, has(locus), *(settled for _, settled in wanted.undecided)),
+        unknown=all_of(absent, any_of(lacks(locus), *(open_ for open_, _ in wanted.undecided))),
     )
 
 

@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from rarematch.common.contracts import CriterionStatus, Outcome
 from rarematch.common.contracts.case import Case
 from rarematch.common.contracts.therapy import TherapyClass
-from rarematch.eligibility.domain.hla import parse_allele
+from rarematch.eligibility.domain.hla import HlaParseError, parse_allele
 
 __all__ = [
     "CHECK_FIELDS",
@@ -153,14 +153,24 @@ class MismatchRepairCheck(_Model):
 
 
 class HlaCheck(_Model):
-    """An HLA allele at the resolution the protocol names (A*02 or A*02:01)."""
+    """An HLA restriction as the protocol names it: an allele at any resolution (A*02, A*02:01),
+    a P or G group (A*02:01P) or a serological antigen (A2); stored in canonical form."""
 
     allele: str
 
     @field_validator("allele")
     @classmethod
     def _well_formed(cls, value: str) -> str:
-        return str(parse_allele(value))
+        try:
+            allele = parse_allele(value)
+        except HlaParseError as error:
+            raise ValueError(f"'{value}' is {error}") from None
+        if allele.suffix not in ("", "L"):
+            raise ValueError(
+                f"'{value}' is not proven on the cell surface ({allele.expression} expression), "
+                "so no case could meet it; name the expressed allele, e.g. A*02:01"
+            )
+        return str(allele)
 
 
 class _Bounds(_Model):

@@ -11,7 +11,7 @@ from typing import Any
 
 from rarematch.common.contracts.case import Biomarkers, Case, Diagnosis, TreatmentHistory
 from rarematch.eligibility.domain.conditions import field_token
-from rarematch.eligibility.domain.hla import parse_allele
+from rarematch.eligibility.domain.hla import case_fields, parse_allele
 from rarematch.eligibility.domain.oncotree import OncoTree
 
 __all__ = [
@@ -138,14 +138,8 @@ def _biomarker_fields(markers: Biomarkers) -> dict[str, Any]:
 
 
 def _hla_fields(alleles: list[str]) -> dict[str, Any]:
-    """Expressed alleles at every resolution they imply; null alleles only mark the locus typed."""
-    parsed = [parse_allele(text) for text in alleles]
-    expressed = [allele for allele in parsed if allele.expressed]
-    return {
-        "hla": {prefix.key: True for allele in expressed for prefix in allele.prefixes},
-        "hla_typed": {allele.key: True for allele in expressed},
-        "hla_loci": {allele.locus: True for allele in parsed},
-    }
+    """See `rarematch.eligibility.domain.hla`: what each typing proves, at every resolution."""
+    return case_fields(parse_allele(text) for text in alleles)
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
