@@ -560,14 +560,16 @@ def _compile_hla(check: HlaCheck) -> Conditions:
 
 def _observe_hla(check: HlaCheck, case: Case) -> str | None:
     """Only the typed alleles that bear on the wanted one: the same allele at a finer or a
-    coarser resolution (A*02:01:01 or A*02 for A*02:01). The rest of a patient's HLA type
+    coarser resolution (A*02:01:01 or A*02 for A*02:01; for a group or an antigen, what it
+    proves). The rest of a patient's HLA type
     is theirs, not the coordinator's; a locus typed without any of them observes nothing."""
     wanted = parse_allele(check.allele)
     bearing = []
     for text in case.hla_alleles or []:
         typed = parse_allele(text)
-        shared = min(len(typed.fields), len(wanted.fields))
-        if typed.locus == wanted.locus and typed.fields[:shared] == wanted.fields[:shared]:
+        proven, named = typed.resolution, wanted.resolution  # a group proves its first field
+        shared = min(len(proven), len(named))
+        if typed.locus == wanted.locus and proven[:shared] == named[:shared]:
             bearing.append(text)
     return ", ".join(dict.fromkeys(bearing)) or None
 
