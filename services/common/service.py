@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from rarematch.common.endpoints import serve_endpoints
 from rarematch.common.health import Health
+from rarematch.common.kafka.security import KafkaUnreachable
 from rarematch.common.logging import configure_logging, get_logger
 from rarematch.common.settings import (
     SettingsError,
@@ -22,9 +23,10 @@ from rarematch.common.settings import (
     unknown_variables,
 )
 
-__all__ = ["BAD_SETTINGS_EXIT", "run_service", "settings_from_env"]
+__all__ = ["BAD_SETTINGS_EXIT", "KAFKA_UNREACHABLE_EXIT", "run_service", "settings_from_env"]
 
 BAD_SETTINGS_EXIT = 2
+KAFKA_UNREACHABLE_EXIT = 1
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -88,4 +90,8 @@ def run_service(
     host, port = endpoint
     serve_endpoints(host, port, health)
     get_logger().info("service_started", metrics_host=host, metrics_port=port)
-    start(stop, health)
+    try:
+        start(stop, health)
+    except KafkaUnreachable as error:  # one line saying where, how and why; no traceback
+        get_logger().error("kafka_unreachable", error=str(error))
+        raise SystemExit(KAFKA_UNREACHABLE_EXIT) from None

@@ -21,6 +21,7 @@ __all__ = [
     "Count",
     "DatabaseUrl",
     "EmailAddress",
+    "ExistingFile",
     "Flag",
     "Host",
     "KafkaName",
@@ -30,8 +31,10 @@ __all__ = [
     "PathToDirectory",
     "PathToFile",
     "Port",
+    "SaslMechanism",
     "Seconds",
     "Secret",
+    "SecurityProtocol",
     "Text",
     "allowed_text",
     "is_secret",
@@ -91,6 +94,20 @@ Secret = Annotated[
 ]
 PathToFile = Annotated[Path, Allowed("a file path")]
 PathToDirectory = Annotated[Path, Allowed("a directory path")]
+
+
+def _readable_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError("is not a file (no such file, or a directory)")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot be read ({error.strerror})") from None
+    return path
+
+
+ExistingFile = Annotated[Path, AfterValidator(_readable_file), Allowed("a path to a readable file")]
 Count = Annotated[int, Field(ge=1), Allowed("a whole number, 1 or more")]
 Seconds = Annotated[
     float, Field(gt=0, allow_inf_nan=False), Allowed("seconds, a number more than 0")
@@ -99,6 +116,17 @@ LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
     BeforeValidator(_upper),
     Allowed("DEBUG, INFO, WARNING, ERROR or CRITICAL, in any case"),
+]
+
+SecurityProtocol = Annotated[
+    Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+    BeforeValidator(_upper),
+    Allowed("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, in any case"),
+]
+SaslMechanism = Annotated[
+    Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"],
+    BeforeValidator(_upper),
+    Allowed("SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, in any case"),
 ]
 
 

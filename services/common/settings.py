@@ -23,6 +23,7 @@ from rarematch.common.setting_types import (
     Count,
     DatabaseUrl,
     EmailAddress,
+    ExistingFile,
     Flag,
     Host,
     KafkaName,
@@ -32,8 +33,10 @@ from rarematch.common.setting_types import (
     PathToDirectory,
     PathToFile,
     Port,
+    SaslMechanism,
     Seconds,
     Secret,
+    SecurityProtocol,
     Text,
     allowed_text,
     is_secret,
@@ -44,6 +47,7 @@ __all__ = [
     "SETTINGS_MODELS",
     "DemoSettings",
     "EligibilitySettings",
+    "KafkaSecuritySettings",
     "KafkaSettings",
     "LocalKafkaSettings",
     "NotifierSettings",
@@ -63,7 +67,108 @@ class _Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
 
-class KafkaSettings(_Settings):
+_TLS = frozenset({"SSL", "SASL_SSL"})
+_SASL = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+
+
+class KafkaSecuritySettings(_Settings):
+    """How every Kafka client (consumer, producer, admin, `rarematch publish`) authenticates.
+
+    Turned into kafka-python arguments by `rarematch.common.kafka.security.client_security`.
+    """
+
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="SASL_SSL for SCRAM or PLAIN over TLS"
+    )
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_username: Text | None = Field(default=None, description="SASL user")
+    kafka_password: Secret | None = Field(default=None, description="SASL password")
+    kafka_password_file: ExistingFile | None = Field(
+        default=None, description="File holding the SASL password (instead of the password)"
+    )
+    kafka_ca_file: ExistingFile | None = Field(
+        default=None, description="PEM CA certificates to trust; else the system's"
+    )
+    kafka_cert_file: ExistingFile | None = Field(
+        default=None, description="PEM client certificate (mutual TLS)"
+    )
+    kafka_key_file: ExistingFile | None = Field(
+        default=None, description="PEM private key of the client certificate"
+    )
+    kafka_key_password: Secret | None = Field(
+        default=None, description="Password of an encrypted client key"
+    )
+    kafka_check_hostname: Flag = Field(
+        default=True, description="Check the broker's certificate names its host"
+    )
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> KafkaSecuritySettings:
+        problem = _security_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def kafka_sasl_password(self) -> str | None:
+        """The SASL password, from the variable or (stripped of its line end) the file."""
+        if self.kafka_password is not None:
+            return self.kafka_password.get_secret_value()
+        if self.kafka_password_file is not None:
+            return _password_in(self.kafka_password_file)
+        return None
+
+
+def _password_in(path: Path) -> str:
+    return path.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def _security_problem(settings: KafkaSecuritySettings) -> str | None:
+    """The first inconsistency between the security settings, in one line naming them."""
+
+    def name(field: str) -> str:
+        return env_name(type(settings), field)
+
+    protocol = settings.kafka_security_protocol
+    chosen = f"{name('kafka_security_protocol')}={protocol}"
+    password_fields = ("kafka_password", "kafka_password_file")
+    if protocol in _SASL:
+        if settings.kafka_username is None:
+            return f"{name('kafka_username')} must be set when {chosen} (SASL needs a user)"
+        given = [field for field in password_fields if getattr(settings, field) is not None]
+        if len(given) != 1:
+            how = "both are set" if given else "neither is set"
+            return (
+                f"set one of {name('kafka_password')} or {name('kafka_password_file')} "
+                f"when {chosen} ({how})"
+            )
+        if settings.kafka_password_file is not None and not _password_in(
+            settings.kafka_password_file
+        ):
+            return f"{name('kafka_password_file')}={str(settings.kafka_password_file)!r} is empty"
+    else:
+        for field in ("kafka_username", *password_fields):
+            if getattr(settings, field) is not None:
+                return (
+                    f"{name(field)} is set but {chosen} does not use SASL "
+                    f"(set {name('kafka_security_protocol')}=SASL_SSL, or unset {name(field)})"
+                )
+    if protocol not in _TLS:
+        tls_fields = ("kafka_ca_file", "kafka_cert_file", "kafka_key_file", "kafka_key_password")
+        for field in tls_fields:
+            if getattr(settings, field) is not None:
+                return (
+                    f"{name(field)} is set but {chosen} does not use TLS "
+                    f"(set {name('kafka_security_protocol')}=SSL or SASL_SSL, "
+                    f"or unset {name(field)})"
+                )
+    if (settings.kafka_cert_file is None) != (settings.kafka_key_file is None):
+        return f"set both {name('kafka_cert_file')} and {name('kafka_key_file')}, or neither"
+    if settings.kafka_key_password is not None and settings.kafka_key_file is None:
+        return f"{name('kafka_key_password')} is set but {name('kafka_key_file')} is not"
+    return None
+
+
+class KafkaSettings(KafkaSecuritySettings):
     """Broker address and topic names shared by both services."""
 
     kafka_bootstrap: Bootstrap = Field(

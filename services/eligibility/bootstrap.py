@@ -10,6 +10,7 @@ from rarematch.common import metrics
 from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
+from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.topics import Topics
 from rarematch.common.settings import EligibilitySettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
@@ -40,6 +41,7 @@ def bootstrap(
             settings.eligibility_group,
             topics.cases.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
+            security=client_security(settings),
         )
     handler = functools.partial(
         handle_case_event,

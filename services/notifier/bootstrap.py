@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
+from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.topics import Topics
 from rarematch.common.logging import get_logger
 from rarematch.common.settings import NotifierSettings
@@ -114,6 +115,7 @@ def bootstrap(
             topics.matches.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
             group_instance_id=instance.id,
+            security=client_security(settings),
         )
     start_heartbeats(dispatcher.beat, settings.heartbeat_interval_s, health.alive)
     get_logger().info("notifier_instance", instance_id=instance.id, epoch=instance.epoch)

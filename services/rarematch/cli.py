@@ -57,6 +57,7 @@ def publish(
     ] = None,
 ) -> None:
     """Publish case files as CloudEvents to the cases topic (a stand-in intake system)."""
+    from rarematch.common.kafka.security import client_security
     from rarematch.common.service import settings_from_env
     from rarematch.common.settings import KafkaSettings
     from rarematch.publish import EVENT_TYPES, PublishError, case_files, publish_cases
@@ -66,7 +67,11 @@ def publish(
     settings = settings_from_env(KafkaSettings)
     try:
         ids = publish_cases(
-            case_files(paths), bootstrap or settings.kafka_bootstrap, settings.cases_topic, event
+            case_files(paths),
+            bootstrap or settings.kafka_bootstrap,
+            settings.cases_topic,
+            event,
+            security=client_security(settings),
         )
     except PublishError as error:
         _fail(str(error))

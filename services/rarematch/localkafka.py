@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -17,12 +18,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rarematch.common.service import settings_from_env
-from rarematch.common.settings import LocalKafkaSettings, env_name, load_settings
+from rarematch.common.settings import (
+    KafkaSecuritySettings,
+    KafkaSettings,
+    LocalKafkaSettings,
+    env_name,
+    load_settings,
+)
+from rarematch.localtls import ensure_broker_tls, ensure_secret
 
 __all__ = [
     "DEFAULT_PORT",
@@ -32,6 +40,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerError",
     "BrokerStatus",
+    "client_env",
     "down",
     "kafka_app",
     "libs_dir",
@@ -58,6 +67,12 @@ ENV_STATE_DIR = env_name(LocalKafkaSettings, "kafka_state_dir")
 _MARKER = ".rarematch-provisioned"  # holds the pom it was provisioned from
 _PID_FILE = "broker.pid"
 _CLUSTER_ID_FILE = "cluster.id"
+_LISTENER_FILE = "listener"  # PLAINTEXT or SASL_SSL: how the data dir was formatted
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+CLIENT_USER = "rarematch"
+"""The SCRAM user `up --secure` creates for the services and `publish`."""
+_BROKER_USER = "broker"
+"""The SCRAM user the broker talks to itself as (inter-broker listener)."""
 _TAIL_LINES = 20
 _NEEDS_TOOLS = (
     "Java 17+ and Maven are needed to run the local Kafka broker "
@@ -83,6 +98,8 @@ class BrokerConfig:
     controller_port: int
     cache_dir: Path
     state_dir: Path
+    secure: bool
+    """A SASL_SSL listener (SCRAM-SHA-512 users, a generated CA) instead of PLAINTEXT."""
 
     def __init__(
         self,
@@ -90,6 +107,8 @@ class BrokerConfig:
         controller_port: int | None = None,
         cache_dir: Path | None = None,
         state_dir: Path | None = None,
+        *,
+        secure: bool = False,
     ) -> None:
         cport = port + 1 if controller_port is None else controller_port
         for name, value in (("port", port), ("controller_port", cport)):
@@ -102,7 +121,9 @@ class BrokerConfig:
             cache_dir = settings.cache_dir if cache_dir is None else cache_dir
             state_dir = settings.kafka_state_dir if state_dir is None else state_dir
         cache = cache_dir.expanduser()
-        state_dir = cache / f"broker-{port}" if state_dir is None else state_dir
+        default_dir = f"broker-{port}-secure" if secure else f"broker-{port}"
+        state_dir = cache / default_dir if state_dir is None else state_dir
+        object.__setattr__(self, "secure", secure)
         object.__setattr__(self, "port", port)
         object.__setattr__(self, "controller_port", cport)
         object.__setattr__(self, "cache_dir", cache.absolute())
@@ -110,13 +131,19 @@ class BrokerConfig:
 
     @classmethod
     def from_settings(
-        cls, settings: LocalKafkaSettings, port: int | None = None, state_dir: Path | None = None
+        cls,
+        settings: LocalKafkaSettings,
+        port: int | None = None,
+        state_dir: Path | None = None,
+        *,
+        secure: bool = False,
     ) -> BrokerConfig:
         """Config from LocalKafkaSettings (`RAREMATCH_KAFKA_*`); `port`/`state_dir` override."""
         return cls(
             port=settings.kafka_port if port is None else port,
             cache_dir=settings.cache_dir,
             state_dir=settings.kafka_state_dir if state_dir is None else state_dir,
+            secure=secure,
         )
 
     @property
@@ -143,6 +170,22 @@ class BrokerConfig:
     def pid_file(self) -> Path:
         return self.state_dir / _PID_FILE
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    def password_file(self, user: str = CLIENT_USER) -> Path:
+        """Where a SCRAM user's password is kept (owner-only), made on first use."""
+        return self.secrets_dir / f"{user}.password"
+
+    @property
+    def listener(self) -> str:
+        return "SASL_SSL" if self.secure else "PLAINTEXT"
+
 
 @dataclass(frozen=True)
 class BrokerStatus:
@@ -154,6 +197,39 @@ class BrokerStatus:
     version: str
     state_dir: Path
     answering: bool
+
+
+def client_env(config: BrokerConfig) -> dict[str, str]:
+    """The `RAREMATCH_*` settings a client needs to use this broker (`up --secure` prints them).
+
+    Only file paths: the password stays in its file."""
+    env = {env_name(KafkaSettings, "kafka_bootstrap"): config.bootstrap}
+    if config.secure:
+        ensure_secret(config.password_file())
+        env |= {
+            env_name(KafkaSettings, "kafka_security_protocol"): "SASL_SSL",
+            env_name(KafkaSettings, "kafka_sasl_mechanism"): SCRAM_MECHANISM,
+            env_name(KafkaSettings, "kafka_username"): CLIENT_USER,
+            env_name(KafkaSettings, "kafka_password_file"): str(config.password_file()),
+            env_name(KafkaSettings, "kafka_ca_file"): str(config.tls_dir / "ca.pem"),
+        }
+    return env
+
+
+def _client_security(config: BrokerConfig) -> dict[str, Any]:
+    """kafka-python arguments for our own checks of the broker (the client user's)."""
+    if not config.secure:
+        return {}
+    from rarematch.common.kafka.security import client_security
+
+    settings = KafkaSecuritySettings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism=SCRAM_MECHANISM,
+        kafka_username=CLIENT_USER,
+        kafka_password_file=config.password_file(),
+        kafka_ca_file=config.tls_dir / "ca.pem",
+    )
+    return client_security(settings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -297,15 +373,17 @@ def provision(config: BrokerConfig, say: Say = print) -> Path:
 
 
 def _server_properties(config: BrokerConfig) -> str:
+    name = config.listener
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{HOST}:{config.controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{config.port},CONTROLLER://{HOST}:{config.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{config.port}",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "listeners": f"{name}://{HOST}:{config.port},CONTROLLER://{HOST}:{config.controller_port}",
+        "advertised.listeners": f"{name}://{HOST}:{config.port}",
+        "inter.broker.listener.name": name,
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{name}:{name}",
+        **(_secure_properties(config) if config.secure else {}),
         "log.dirs": str(config.data_dir),
         "num.partitions": "1",
         "auto.create.topics.enable": "true",
@@ -322,6 +400,31 @@ def _server_properties(config: BrokerConfig) -> str:
     lines = [f"{key}={value}" for key, value in settings.items()]
     header = "# Generated by rarematch.localkafka on every `up`; edits are overwritten."
     return "\n".join([header, *lines]) + "\n"
+
+
+def _secure_properties(config: BrokerConfig) -> dict[str, str]:
+    """SASL_SSL on the client listener: SCRAM-SHA-512 only, a PKCS#12 keystore, PEM truststore.
+
+    The controller listener stays PLAINTEXT on loopback (broker and controller are one
+    process); no authorizer, so any authenticated user may use every topic."""
+    tls = ensure_broker_tls(config.tls_dir, HOST)
+    broker_password = ensure_secret(config.password_file(_BROKER_USER))
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{_BROKER_USER}" password="{broker_password}";'
+    )
+    return {
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+        f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(tls.keystore_file),
+        "ssl.keystore.password": tls.key_password,
+        "ssl.key.password": tls.key_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(tls.ca_file),
+        "ssl.client.auth": "none",
+    }
 
 
 _LOG4J2_PROPERTIES = """\
@@ -406,6 +509,7 @@ def _format_storage(config: BrokerConfig, java: str, libs: Path, say: Say) -> No
         "-c",
         str(config.server_properties),
         "--ignore-formatted",
+        *(_scram_users(config) if config.secure else []),
     ]
     try:
         done = subprocess.run(
@@ -425,6 +529,30 @@ def _format_storage(config: BrokerConfig, java: str, libs: Path, say: Say) -> No
             f"If the data dir belongs to another cluster, run `rarematch kafka down` and "
             f"delete {config.state_dir}.\n{_tail(done.stdout + chr(10) + done.stderr)}"
         )
+
+
+def _check_listener(config: BrokerConfig) -> None:
+    """A data dir formatted for one listener cannot serve the other: SCRAM users are made at
+    format time, so a plaintext data dir has none."""
+    if not (config.data_dir / "meta.properties").is_file():
+        return
+    marker = config.state_dir / _LISTENER_FILE
+    formatted = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "PLAINTEXT"
+    if formatted != config.listener:
+        flag = "with" if formatted == "SASL_SSL" else "without"
+        raise BrokerError(
+            f"{config.state_dir} holds a broker formatted {flag} --secure; run `up` "
+            f"{flag} --secure, or choose another --state-dir (or delete this one)"
+        )
+
+
+def _scram_users(config: BrokerConfig) -> list[str]:
+    """`--add-scram` arguments: the broker's own user and the client user, stored at format."""
+    arguments = []
+    for user in (_BROKER_USER, CLIENT_USER):
+        password = ensure_secret(config.password_file(user))
+        arguments += ["--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]"]
+    return arguments
 
 
 # --------------------------------------------------------------------------- processes
@@ -520,8 +648,8 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _answers(bootstrap: str, timeout: float) -> bool:
-    """A real Kafka round trip: bootstrap, list topics, close."""
+def _answers(bootstrap: str, timeout: float, security: dict[str, Any] | None = None) -> bool:
+    """A real Kafka round trip: bootstrap, list topics, close (as the client user if secure)."""
     from kafka import KafkaAdminClient  # local import keeps the CLI's start-up quick
 
     timeout_ms = max(int(timeout * 1000), 1000)
@@ -531,6 +659,7 @@ def _answers(bootstrap: str, timeout: float) -> bool:
             client_id="rarematch-localkafka",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
+            **(security or {}),
         )
     except Exception:  # any failure to bootstrap just means "not answering yet"
         return False
@@ -590,7 +719,7 @@ def _wait_ready(config: BrokerConfig, pid: int, timeout: float, since: float) ->
             raise BrokerError(f"the broker process (pid {pid}) exited during start-up")
         if _port_accepts(config.port):
             remaining = max(deadline - time.monotonic(), 1.0)
-            if _answers(config.bootstrap, min(5.0, remaining)):
+            if _answers(config.bootstrap, min(5.0, remaining), _client_security(config)):
                 return time.monotonic() - since
         if time.monotonic() > deadline:
             raise BrokerError(
@@ -607,7 +736,11 @@ def status(config: BrokerConfig) -> BrokerStatus:
     """Whether our broker (per the pid file) is running and answers Kafka requests."""
     pid = _read_pid(config)
     running = pid is not None and _is_our_broker(pid, config)
-    answering = running and _port_accepts(config.port) and _answers(config.bootstrap, 3.0)
+    answering = (
+        running
+        and _port_accepts(config.port)
+        and _answers(config.bootstrap, 3.0, _client_security(config))
+    )
     return BrokerStatus(
         running=running,
         pid=pid if running else None,
@@ -651,8 +784,12 @@ def up(config: BrokerConfig, say: Say = print, timeout: float = 90.0) -> BrokerS
         for directory in (config.data_dir, config.logs_dir):
             directory.mkdir(parents=True, exist_ok=True)
         config.server_properties.write_text(_server_properties(config), encoding="utf-8")
+        if config.secure:  # it holds the keystore and the broker user's passwords
+            config.server_properties.chmod(0o600)
         config.log4j_properties.write_text(_LOG4J2_PROPERTIES, encoding="utf-8")
+        _check_listener(config)
         _format_storage(config, java, libs, say)
+        (config.state_dir / _LISTENER_FILE).write_text(config.listener + "\n", encoding="utf-8")
         return _start(config, java, libs, say, timeout)
 
 
@@ -763,14 +900,26 @@ StateDirOption = Annotated[
 ]
 
 
+SecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--secure",
+        help=(
+            "SASL_SSL with SCRAM-SHA-512 users and a generated CA (state in "
+            "<cache>/broker-<port>-secure); `up` prints the client settings."
+        ),
+    ),
+]
+
+
 def _echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _config(port: int | None, state_dir: Path | None) -> BrokerConfig:
+def _config(port: int | None, state_dir: Path | None, *, secure: bool = False) -> BrokerConfig:
     settings = settings_from_env(LocalKafkaSettings)  # bad ones: one line each, exit 2
     try:
-        return BrokerConfig.from_settings(settings, port=port, state_dir=state_dir)
+        return BrokerConfig.from_settings(settings, port=port, state_dir=state_dir, secure=secure)
     except BrokerError as exc:
         _echo_err(f"error: {exc}")
         raise typer.Exit(1) from None
@@ -783,21 +932,31 @@ def up_command(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for readiness.")
     ] = 90.0,
+    secure: SecureOption = False,
 ) -> None:
-    """Start the broker (downloading it first if needed); print the bootstrap address."""
-    config = _config(port, state_dir)
+    """Start the broker (downloading it first if needed); print the bootstrap address.
+
+    With --secure, print the client settings instead, one `NAME=value` line each (the
+    password stays in the file they name), ready for `set -a; . file` or an env file."""
+    config = _config(port, state_dir, secure=secure)
     try:
         result = up(config, say=_echo_err, timeout=timeout)
     except BrokerError as exc:
         _echo_err(f"error: {exc}")
         raise typer.Exit(1) from None
-    typer.echo(result.bootstrap)
+    if not secure:
+        typer.echo(result.bootstrap)
+        return
+    for name, value in client_env(config).items():
+        typer.echo(f"{name}={shlex.quote(value)}")
 
 
 @kafka_app.command("down")
-def down_command(port: PortOption = None, state_dir: StateDirOption = None) -> None:
+def down_command(
+    port: PortOption = None, state_dir: StateDirOption = None, secure: SecureOption = False
+) -> None:
     """Stop the broker started by `up` (no-op when none is running)."""
-    config = _config(port, state_dir)
+    config = _config(port, state_dir, secure=secure)
     try:
         down(config, say=_echo_err)
     except BrokerError as exc:
@@ -806,9 +965,11 @@ def down_command(port: PortOption = None, state_dir: StateDirOption = None) -> N
 
 
 @kafka_app.command("status")
-def status_command(port: PortOption = None, state_dir: StateDirOption = None) -> None:
+def status_command(
+    port: PortOption = None, state_dir: StateDirOption = None, secure: SecureOption = False
+) -> None:
     """Show whether the broker runs and answers; exit 1 when it is not running."""
-    config = _config(port, state_dir)
+    config = _config(port, state_dir, secure=secure)
     result = status(config)
     pid = f" (pid {result.pid})" if result.pid is not None else ""
     typer.echo(f"running:   {'yes' if result.running else 'no'}{pid}")

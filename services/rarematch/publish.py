@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaProducer
 from pydantic import ValidationError
 
 from rarematch.common.contracts import CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN, EVENT_BODIES
 from rarematch.common.contracts.cloudevents import describe_validation_error, encode, parse_body
+from rarematch.common.kafka.security import (
+    CONNECT_TIMEOUT_MS,
+    KafkaUnreachable,
+    explained_connection_errors,
+)
 
 __all__ = ["EVENT_TYPES", "PublishError", "case_files", "publish_cases"]
 
@@ -29,8 +35,16 @@ def case_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def publish_cases(files: list[Path], bootstrap: str, topic: str, event: str) -> list[str]:
-    """Validate every file first (nothing is sent if one is invalid), then send with acks=all."""
+def publish_cases(
+    files: list[Path],
+    bootstrap: str,
+    topic: str,
+    event: str,
+    security: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Validate every file first (nothing is sent if one is invalid), then send with acks=all.
+
+    `security`: `client_security(settings)` (TLS, SASL); none is PLAINTEXT."""
     event_type = EVENT_TYPES[event]
     model = EVENT_BODIES[event_type]
     bodies = []
@@ -39,7 +53,17 @@ def publish_cases(files: list[Path], bootstrap: str, topic: str, event: str) -> 
             bodies.append(parse_body(model, file.read_bytes()))
         except ValidationError as error:
             raise PublishError(f"{file}: {describe_validation_error(error)}") from error
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    secure = dict(security or {})
+    try:
+        with explained_connection_errors(bootstrap, secure):
+            producer = KafkaProducer(
+                bootstrap_servers=bootstrap,
+                acks="all",
+                bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+                **secure,
+            )
+    except KafkaUnreachable as error:
+        raise PublishError(str(error)) from None
     try:
         futures = []
         for body in bodies:

@@ -56,4 +56,5 @@ def test_case_published_with_kafka_python_yields_match_event_and_email(stack: St
     text = email_text(email)
     assert "Outcome:  eligible" in text
     hla = "HLA-A*02:01P, -A*02:02P, -A*02:03P or -A*02:06P positive"
-    assert f"{hla} [seen: A*02:01, A*24:02]" in text
+    assert f"{hla} [seen: A*02:01]" in text, "only the alleles that bear on the criterion"
+    assert "A*24:02" not in text, "the rest of the HLA type is not the coordinator's"

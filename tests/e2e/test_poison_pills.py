@@ -17,6 +17,7 @@ from rarematch.common.contracts.cloudevents import WireRecord
 from rarematch.common.kafka.sizing import MAX_RECORD_BYTES, record_bytes
 from rarematch.publish import publish_cases
 from tests.e2e.conftest import CASES, Stack, read_topic
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -50,6 +51,12 @@ def dead_letters(stack: Stack, topic: str, keys: set[bytes]) -> dict[bytes, Any]
     return {r.key: r for r in records}  # type: ignore[attr-defined]
 
 
+def hla_records(stack: Stack, topic: str) -> list[Any]:
+    """The records of the 60,000-allele case on `topic` (read briefly from the start)."""
+    records = read_topic(stack.bootstrap, topic, lambda rs: False, timeout_s=2.0)
+    return [r for r in records if r.key == b"case-poison-hla"]  # type: ignore[attr-defined]
+
+
 def test_eligibility_parks_oversized_outcomes_and_keeps_serving(stack: Stack) -> None:
     topic = stack.eligibility.cases_topic
     headers = ce_headers("rarematch.case.submitted", "p1")
@@ -62,16 +69,31 @@ def test_eligibility_parks_oversized_outcomes_and_keeps_serving(stack: Stack) ->
     send(stack, topic, "case-poison-hla", alleles, ce_headers("rarematch.case.submitted", "p2"))
     publish_cases([CASES / "basket-lung-kras-g12c.json"], stack.bootstrap, topic, "submitted")
 
-    dead = dead_letters(
-        stack, stack.eligibility.cases_dead_letter_topic, {b"case-poison-dlt", b"case-poison-hla"}
-    )
+    dead = dead_letters(stack, stack.eligibility.cases_dead_letter_topic, {b"case-poison-dlt"})
     cut = dict(dead[b"case-poison-dlt"].headers)
     assert cut["dlq_reason"] == b"schema_violation"
     assert cut["dlq_truncated"] == b"true"
     assert cut["dlq_original_sha256"] == hashlib.sha256(invalid).hexdigest().encode()
     assert invalid.startswith(dead[b"case-poison-dlt"].value)
-    too_large = dict(dead[b"case-poison-hla"].headers)
-    assert too_large["dlq_reason"] in {b"output_too_large", b"schema_violation"}
+    # The 60,000 alleles are parked (a schema bound on the list) or, since an HLA criterion
+    # observes only the alleles that bear on it, once each, decided with small match events.
+    hla = b"case-poison-hla"
+
+    def outcome() -> tuple[list[Any], list[Any]] | None:
+        found = (
+            hla_records(stack, stack.eligibility.cases_dead_letter_topic),
+            hla_records(stack, stack.eligibility.matches_topic),
+        )
+        return found if any(found) else None
+
+    parked, matched = wait_until(outcome, 60, "the 60,000-allele case dead-lettered or decided")
+    assert not (parked and matched), "one record is either dead-lettered or decided"
+    for record in parked:
+        assert dict(record.headers)["dlq_reason"] in {b"output_too_large", b"schema_violation"}
+    for record in matched:
+        assert record_bytes(WireRecord(hla, record.value, tuple(record.headers))) < 64_000
+        observed = [c.get("observed") for c in json.loads(record.value)["criteria"]]
+        assert "A*02:01, A*02:01" not in json.dumps(observed)
 
     def lung_case(records: list[Any]) -> bool:
         return any(json.loads(r.value)["case_id"] == "case-bskt-0004" for r in records)

@@ -130,7 +130,11 @@ def test_poison_pills_are_dead_lettered_and_the_case_behind_them_is_alerted(
         *all_records(kafka_bootstrap, stack.matches_dlt, rounds),
     ]
     reasons = {r.key.decode(): dict(r.headers).get("dlq_reason", b"").decode() for r in letters}
-    parked = {key for key, reason in reasons.items() if reason}
+    # An HLA criterion observes only the alleles that bear on it, once each, so the 60,000-allele
+    # case is decided with small match events unless a schema bound on the list parks it.
+    decided = {r.key.decode() for r in all_records(kafka_bootstrap, stack.matches, rounds)}
+    hla_pills = {key for _, key in sent if key.startswith("case-pill-hla-")}
+    parked = {key for key, reason in reasons.items() if reason} | (decided & hla_pills)
     reliability.append(
         Row(
             "both services: poison pills",
@@ -142,7 +146,8 @@ def test_poison_pills_are_dead_lettered_and_the_case_behind_them_is_alerted(
             crashes=eligibility.self_exits + notifier.self_exits,
             recover_s=recover,
             note=(
-                f"{rounds} rounds of 4 pills (invalid case just under 1 MiB, 60,000 HLA alleles, "
+                f"{rounds} rounds of 4 pills (invalid case just under 1 MiB, 60,000 HLA alleles "
+                "(decided with bounded observations, or parked), "
                 "2 MB case on a topic raised to 4 MiB, invalid match just under 1 MiB); "
                 "reasons: "
                 + ", ".join(sorted(set(reasons.values())))
@@ -150,5 +155,5 @@ def test_poison_pills_are_dead_lettered_and_the_case_behind_them_is_alerted(
             ),
         )
     )
-    assert expected - parked == set(), "a poison pill was not dead-lettered with a reason"
+    assert expected - parked == set(), "a poison pill was neither dead-lettered nor decided"
     assert eligibility.self_exits == notifier.self_exits == 0

@@ -630,6 +630,13 @@ class TestOtherChecks:
             hla_case("A*02:06"),
             "A*02:06",
         ),
+        # Only the alleles that bear on the criterion, never the rest of the HLA type.
+        ({"hla": {"allele": "A*02:01"}}, hla_case("A*02:01", "A*24:02", "B*07:02"), "A*02:01"),
+        ({"hla": {"allele": "A*02:01"}}, hla_case("A*02", "A*24:02"), "A*02"),
+        ({"hla": {"allele": "A*02:01"}}, hla_case("A*02:01:01", "A*02:06"), "A*02:01:01"),
+        ({"hla": {"allele": "A*02"}}, hla_case("A*02:06", "A*24:02"), "A*02:06"),
+        ({"hla": {"allele": "A*02:01"}}, hla_case("A*02:01N", "A*03:01"), "A*02:01N"),
+        ({"hla": {"allele": "A*02:01"}}, hla_case("A*24:02", "A*03:01"), None),
     ],
 )
 def test_observe_reports_what_the_check_looked_at(

@@ -295,9 +295,9 @@ def test_synovial_sarcoma_a0201_is_eligible_for_afami_cel(real_rules: CompiledRu
         ("diagnosis", "inclusion", "met", "SYNS"),
         ("extent", "inclusion", "met", "metastatic"),
         ("prior-chemotherapy", "inclusion", "met", "anthracycline, ifosfamide"),
-        ("hla", "inclusion", "met", "A*02:01, A*24:02"),
+        ("hla", "inclusion", "met", "A*02:01"),
         ("mage-a4", "inclusion", "met", "MAGE-A4 positive 60% 3+"),
-        ("hla-a0205", "exclusion", "not_met", "A*02:01, A*24:02"),
+        ("hla-a0205", "exclusion", "not_met", None),
     ]
     assert decision.routes == ["sarcoma-cell-therapy"]
 

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rarematch.common.contracts.case import CaseId
 
-__all__ = ["CriterionResult", "CriterionStatus", "MatchDecided", "Outcome"]
+__all__ = [
+    "OBSERVED_MAX_CHARS",
+    "CriterionResult",
+    "CriterionStatus",
+    "MatchDecided",
+    "Outcome",
+    "bounded_observed",
+]
+
+OBSERVED_MAX_CHARS = 1_000
+"""The longest `observed` value; longer observations are cut (`bounded_observed`)."""
+_NAME = 200  # ids, routes, areas, versions
+_TITLE = 500
+_TEXT = 4_000  # a protocol's own wording of one criterion
+_ITEMS = 1_000  # criteria, facts to collect, routes, countries
+
+Name = Annotated[str, Field(max_length=_NAME)]
+
+
+def bounded_observed(text: str | None) -> str | None:
+    """`text` cut to OBSERVED_MAX_CHARS, ending in "…" when it was cut."""
+    if text is None or len(text) <= OBSERVED_MAX_CHARS:
+        return text
+    return text[: OBSERVED_MAX_CHARS - 1] + "…"
 
 
 class Outcome(StrEnum):
@@ -30,14 +53,16 @@ class CriterionResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    criterion_id: str
+    criterion_id: str = Field(max_length=_NAME)
     section: Literal["inclusion", "exclusion"]
     status: CriterionStatus = Field(
         description="For an exclusion, `met` means the exclusion applies (the case is excluded)."
     )
-    text: str = Field(description="The protocol's own wording")
+    text: str = Field(max_length=_TEXT, description="The protocol's own wording")
     observed: str | None = Field(
-        default=None, description="The case value the criterion looked at; null when not reported"
+        default=None,
+        max_length=OBSERVED_MAX_CHARS,
+        description="The case value the criterion looked at; null when not reported",
     )
 
 
@@ -47,21 +72,29 @@ class MatchDecided(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     case_id: CaseId
-    program_id: str
-    program_title: str
-    routes: list[str] = Field(
-        default_factory=list, description="Coordinator routes named by the program file"
+    program_id: str = Field(max_length=_NAME)
+    program_title: str = Field(max_length=_TITLE)
+    routes: list[Name] = Field(
+        default_factory=list,
+        max_length=_ITEMS,
+        description="Coordinator routes named by the program file",
     )
     program_area: str | None = Field(
-        default=None, description="The program's area, for routing fallbacks"
+        default=None, max_length=_NAME, description="The program's area, for routing fallbacks"
     )
-    site_countries: list[str] = Field(
-        default_factory=list, description="Countries of the program's sites, for routing"
+    site_countries: list[Name] = Field(
+        default_factory=list,
+        max_length=_ITEMS,
+        description="Countries of the program's sites, for routing",
     )
     outcome: Outcome
-    criteria: list[CriterionResult]
-    facts_to_collect: list[str] = Field(
-        default_factory=list, description="For `needs_info`: the data still missing"
+    criteria: list[CriterionResult] = Field(max_length=_ITEMS)
+    facts_to_collect: list[Annotated[str, Field(max_length=_TITLE)]] = Field(
+        default_factory=list,
+        max_length=_ITEMS,
+        description="For `needs_info`: the data still missing",
     )
-    rules_version: str = Field(description="Content hash of the rule set that decided")
+    rules_version: str = Field(
+        max_length=_NAME, description="Content hash of the rule set that decided"
+    )
     decided_at: AwareDatetime

@@ -9,6 +9,11 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from rarematch.common.kafka.security import (
+    CONNECT_TIMEOUT_MS,
+    client_security,
+    explained_connection_errors,
+)
 from rarematch.common.kafka.sizing import TOPIC_MAX_MESSAGE_BYTES
 from rarematch.common.settings import KafkaSettings
 
@@ -18,7 +23,8 @@ __all__ = ["ensure_topics"]
 def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[str] = ()) -> None:
     """Create missing topics: case and match topics partitioned for scaling, DLTs with one.
 
-    Every topic accepts a record as large as the services produce (`max.message.bytes`)."""
+    Every topic accepts a record as large as the services produce (`max.message.bytes`).
+    Raises KafkaUnreachable (one line: where, how, why) when no broker can be reached."""
     wanted = {
         settings.cases_topic: settings.topic_partitions,
         settings.matches_topic: settings.topic_partitions,
@@ -26,9 +32,14 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         settings.matches_dead_letter_topic: 1,
         **dict.fromkeys(extra_dead_letter_topics, 1),
     }
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="rarematch-admin"
-    )
+    security = client_security(settings)
+    with explained_connection_errors(settings.kafka_bootstrap, security):
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="rarematch-admin",
+            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+            **security,
+        )
     try:
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -94,12 +94,15 @@ def connect(
     topic: str,
     client_id: str,
     group_instance_id: str | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> tuple[Consumer, Producer]:
     """A manually committing consumer in `group_id` and an idempotent acks=all producer.
 
     With `group_instance_id` the consumer is a static member (KIP-345): a restart under the
     same id takes its partitions back at once, without waiting for a rebalance.
+    `security`: the clients' `client_security(settings)` (TLS, SASL); none is PLAINTEXT.
     """
+    secure = dict(security or {})
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -113,6 +116,7 @@ def connect(
         request_timeout_ms=15_000,
         max_poll_records=500,
         **RECONNECT,
+        **secure,
     )
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
@@ -123,6 +127,7 @@ def connect(
         max_request_size=MAX_RECORD_BYTES,
         request_timeout_ms=10_000,
         **RECONNECT,
+        **secure,
     )
     return consumer, producer
 

@@ -559,9 +559,19 @@ def _compile_hla(check: HlaCheck) -> Conditions:
 
 
 def _observe_hla(check: HlaCheck, case: Case) -> str | None:
-    locus = parse_allele(check.allele).locus
-    typed = [a for a in case.hla_alleles or [] if parse_allele(a).locus == locus]
-    return ", ".join(typed) or None
+    """Only the typed alleles that bear on the wanted one: the same allele at a finer or a
+    coarser resolution (A*02:01:01 or A*02 for A*02:01; for a group or an antigen, what it
+    proves). The rest of a patient's HLA type
+    is theirs, not the coordinator's; a locus typed without any of them observes nothing."""
+    wanted = parse_allele(check.allele)
+    bearing = []
+    for text in case.hla_alleles or []:
+        typed = parse_allele(text)
+        proven, named = typed.resolution, wanted.resolution  # a group proves its first field
+        shared = min(len(proven), len(named))
+        if typed.locus == wanted.locus and proven[:shared] == named[:shared]:
+            bearing.append(text)
+    return ", ".join(dict.fromkeys(bearing)) or None
 
 
 _KINDS: dict[type, _Kind] = {
@@ -646,6 +656,6 @@ _KINDS: dict[type, _Kind] = {
         _compile_hla,
         _observe_hla,
         lambda c: f"HLA-{parse_allele(c.allele).locus} typing at {c.allele} resolution",
-        lambda c: parse_allele(c.allele).locus,
+        lambda c: str(parse_allele(c.allele)),
     ),
 }

@@ -377,7 +377,7 @@ class Criterion(CheckNode):
     """One protocol criterion: a stable id, the protocol's words, and its check."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=4_000, description="At most what a match carries")
 
 
 class Expectation(_Model):
@@ -425,7 +425,7 @@ class Program(_Model):
         pattern=r"^(NCT[0-9]{8}|ISRCTN[0-9]{8}|[A-Za-z0-9][A-Za-z0-9._-]{1,63})$",
         description="Registry id (NCT…, ISRCTN…) or a label id for an approved product",
     )
-    title: str
+    title: str = Field(min_length=1, max_length=500, description="At most what a match carries")
     area: Literal[
         "sarcoma",
         "paediatric",

@@ -16,6 +16,7 @@ from typing import Literal
 
 from rarematch.common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
 from rarematch.common.contracts.case import Case
+from rarematch.common.contracts.match import bounded_observed
 from rarematch.eligibility.domain.checks import Observer, compile_check
 from rarematch.eligibility.domain.criteria import Program
 from rarematch.eligibility.domain.engine import EngineError, RuleEngine, RulesetDefinition
@@ -222,5 +223,9 @@ def _result(
     they are shared; decisions are built by the hundred per case. Every value comes from
     validated models, so they are constructed without validating again."""
     return CriterionResult.model_construct(
-        criterion_id=criterion_id, section=section, status=status, text=text, observed=observed
+        criterion_id=criterion_id,
+        section=section,
+        status=status,
+        text=text,
+        observed=bounded_observed(observed),
     )

@@ -2,21 +2,33 @@
 
 Only what a coordinator needs: the case id, the program, the outcome, each criterion with the
 value it named, the facts to collect, the rules version and a link to the case.
+
+Every value comes from a match event, which anyone who can write to the topic can forge, so
+every value a template prints goes through the template environment's `finalize`: in chat
+(Markdown, which Apprise may turn into HTML) it is escaped for Markdown and HTML, so it cannot
+make a link, an image, emphasis or a tag; everywhere, control characters (CR, LF, bidi
+overrides …) become a space, so a value cannot start a line or a header. The only link is the
+case link, built from the operator's `RAREMATCH_CASE_URL_TEMPLATE` (http or https) with the
+case id percent-encoded.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import Counter
 from datetime import datetime
 from functools import cache
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from rarematch.common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
 from rarematch.notifier.ports import Notification
 
-__all__ = ["OUTCOME_LABELS", "render_decision", "render_digest"]
+__all__ = ["OUTCOME_LABELS", "markdown_text", "one_line", "render_decision", "render_digest"]
 
 OUTCOME_LABELS = {
     Outcome.ELIGIBLE: "eligible",
@@ -32,6 +44,27 @@ STATUS_LABELS = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+")
+_MARKDOWN = re.compile(r"([\\`*_\[\]])")
+_ENTITIES = {"~": "&#126;", "|": "&#124;"}  # strikethrough, tables: not backslash-escapable
+_URL_UNSAFE = {"(": "%28", ")": "%29", "<": "%3C", ">": "%3E", " ": "%20", '"': "%22"}
+
+
+def one_line(value: object) -> str:
+    """`value` as text on one line: control and invisible formatting characters become a space."""
+    return _CONTROL.sub(" ", str(value)).strip()
+
+
+def markdown_text(value: object) -> str:
+    """`value` as literal text in Markdown (and in the HTML a Markdown renderer makes of it):
+    `<`, `>`, `&`, `~` and `|` as entities, and every character that could start emphasis,
+    code, a link or an image (`* _ ` [ ]` and the backslash) escaped with a backslash."""
+    if isinstance(value, Markup):  # built here, already safe (the case link)
+        return str(value)
+    text = _MARKDOWN.sub(r"\\\1", html.escape(one_line(value), quote=False))
+    return "".join(_ENTITIES.get(char, char) for char in text)
+
+
 def status_label(result: CriterionResult) -> str:
     """What a coordinator reads: an exclusion that is met excludes; one not met is clear."""
     return STATUS_LABELS.get((result.section, result.status), "unknown")
@@ -40,20 +73,23 @@ def status_label(result: CriterionResult) -> str:
 def render_decision(
     decision: MatchDecided, message_id: str, case_url_template: str | None
 ) -> Notification:
+    url = case_url(decision.case_id, case_url_template)
     context = {
         "d": decision,
         "outcome_label": OUTCOME_LABELS[decision.outcome],
         "label": status_label,
-        "case_url": case_url(decision.case_id, case_url_template),
+        "case_url": url,
     }
     return Notification(
         message_id=message_id,
-        subject=(
-            f"[rarematch] Case {decision.case_id}: {OUTCOME_LABELS[decision.outcome]} "
-            f"for {decision.program_id}"
+        subject=one_line(
+            f"[rarematch] Case {one_line(decision.case_id)}: {OUTCOME_LABELS[decision.outcome]} "
+            f"for {one_line(decision.program_id)}"
         ),
-        text=_templates().get_template("email.txt.j2").render(context),
-        chat=_templates().get_template("chat.md.j2").render(context),
+        text=_templates("text").get_template("email.txt.j2").render(context),
+        chat=_templates("markdown")
+        .get_template("chat.md.j2")
+        .render(context | {"case_url": _link(url)}),
         payload=decision.model_dump_json().encode(),
     )
 
@@ -85,24 +121,35 @@ def render_digest(
     }
     return Notification(
         message_id=message_id,
-        subject=f"[rarematch] Digest for {route}: {len(decisions)} decision(s)",
-        text=_templates().get_template("digest-email.txt.j2").render(context),
-        chat=_templates().get_template("digest-chat.md.j2").render(context),
+        subject=one_line(f"[rarematch] Digest for {route}: {len(decisions)} decision(s)"),
+        text=_templates("text").get_template("digest-email.txt.j2").render(context),
+        chat=_templates("markdown").get_template("digest-chat.md.j2").render(context),
         payload=json.dumps(payload).encode(),
     )
 
 
 def case_url(case_id: str, template: str | None) -> str | None:
-    """`https://navigator.example.org/cases/{case_id}` -> the link for this case."""
-    return template.replace("{case_id}", case_id) if template else None
+    """`https://navigator.example.org/cases/{case_id}` -> the link for this case.
+
+    The case id is percent-encoded, so it cannot leave the path segment it is put in."""
+    return template.replace("{case_id}", quote(case_id, safe="")) if template else None
+
+
+def _link(url: str | None) -> Markup | None:
+    """The case link as a Markdown link target: nothing in it can end the target early."""
+    if url is None:
+        return None
+    return Markup("".join(_URL_UNSAFE.get(char, char) for char in one_line(url)))  # noqa: S704
 
 
 @cache
-def _templates() -> Environment:
+def _templates(markup: str) -> Environment:
+    """`markdown`: chat, every printed value escaped; `text`: email, every value on one line."""
     return Environment(
         loader=PackageLoader("rarematch.notifier", "templates"),
         undefined=StrictUndefined,
-        autoescape=False,  # plain text and Markdown, never HTML  # noqa: S701
+        autoescape=False,  # plain text and Markdown; `finalize` escapes  # noqa: S701
+        finalize=markdown_text if markup == "markdown" else one_line,
         keep_trailing_newline=True,
         trim_blocks=True,
     )
