@@ -193,6 +193,14 @@ class EligibilitySettings(KafkaSettings):
     eligibility_metrics_port: MetricsPort = Field(
         default=9101, description="0 disables the endpoint"
     )
+    eligibility_instance_id: KafkaName | None = Field(
+        default=None,
+        description=(
+            "This instance's stable id (Kafka static membership: a restart takes its partitions "
+            "back at once); default from the host name, group and rules folder. Give each "
+            "instance on one host its own"
+        ),
+    )
 
 
 class NotifierSettings(KafkaSettings):

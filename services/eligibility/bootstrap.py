@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from rarematch.common import metrics
 from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.kafka.membership import default_instance_id
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.topics import Topics
@@ -17,9 +18,17 @@ from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.handlers import handle_case_event
 from rarematch.eligibility.rulebook.store import RuleStore, load_rules
 
-__all__ = ["SERVICE", "bootstrap"]
+__all__ = ["SERVICE", "bootstrap", "instance_id"]
 
 SERVICE = "eligibility"
+
+
+def instance_id(settings: EligibilitySettings) -> str:
+    """The configured instance id, else one derived from the host, group and rules folder."""
+    if settings.eligibility_instance_id:
+        return settings.eligibility_instance_id
+    where = f"{settings.eligibility_group}|{settings.rules_dir.resolve()}"
+    return default_instance_id(socket.gethostname(), where, service=SERVICE)
 
 
 def bootstrap(
@@ -41,6 +50,7 @@ def bootstrap(
             settings.eligibility_group,
             topics.cases.name,
             client_id=f"{SERVICE}-{socket.gethostname()}",
+            group_instance_id=instance_id(settings),
             security=client_security(settings),
         )
     handler = functools.partial(

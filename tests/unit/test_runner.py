@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError, KafkaTimeoutError
+from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaTimeoutError
 
 from rarematch.common.contracts import CASE_SUBMITTED, MATCH_DECIDED
 from rarematch.common.contracts.cloudevents import WireRecord
@@ -225,6 +225,18 @@ def test_an_outage_abandons_the_batch_uncommitted_and_the_loop_polls_it_again() 
     [offsets] = consumer.committed
     assert offsets[PARTITION].offset == 3
     assert [topic for topic, _ in producer.sent] == ["in.DLT"] * 9
+
+
+def test_an_instance_fenced_by_a_second_process_with_its_id_exits_instead_of_retrying() -> None:
+    consumer = FakeConsumer({})
+
+    def fenced(timeout_ms: int = 0, max_records: int | None = None) -> Any:
+        raise FencedInstanceIdError("fenced")
+
+    consumer.poll = fenced  # type: ignore[method-assign]
+    with pytest.raises(SystemExit) as exit_info:
+        loop(consumer, FakeProducer()).run(threading.Event())
+    assert exit_info.value.code == 1
 
 
 def test_an_output_over_the_limit_dead_letters_its_input_and_produces_nothing_for_it() -> None:

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import (
     CommitFailedError,
+    FencedInstanceIdError,
     IllegalGenerationError,
     KafkaError,
     RebalanceInProgressError,
@@ -304,6 +305,14 @@ class KafkaLoop:
                 try:
                     self.run_once()
                     failures = 0
+                except FencedInstanceIdError:
+                    log.error(
+                        "instance_fenced",
+                        source=self.source.name,
+                        hint="another process joined the group under this instance id: "
+                        f"give each its own RAREMATCH_{self.service.upper()}_INSTANCE_ID",
+                    )
+                    raise SystemExit(1) from None
                 except abandon as error:
                     failures += 1
                     self._abandon_batch(error, failures)

@@ -9,11 +9,11 @@ or one whose heartbeat is older than `stale_after`. A claim of a live instance i
 
 from __future__ import annotations
 
-import hashlib
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from rarematch.common.kafka.membership import default_instance_id
 
 __all__ = ["Claim", "Heartbeat", "Instance", "default_instance_id", "may_claim", "new_epoch"]
 
@@ -76,18 +76,3 @@ def may_claim(
 def new_epoch() -> str:
     """A fresh incarnation id for this process."""
     return uuid.uuid4().hex
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def default_instance_id(host: str, where: str) -> str:
-    """A stable instance id from the host name and where this instance keeps its state.
-
-    The same host and state location give the same id after a restart; two instances on one
-    host that share a database must be given ids of their own. The result is a valid Kafka
-    `group.instance.id` (ASCII letters, digits, '.', '_', '-').
-    """
-    name = _UNSAFE.sub("-", host).strip("-.")[:64] or "notifier"
-    digest = hashlib.sha256(where.encode()).hexdigest()[:10]
-    return f"notifier-{name}-{digest}"
