@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -34,22 +35,17 @@ class Stack:
         return self.eligibility.kafka_bootstrap
 
 
-@pytest.fixture
-def mail() -> Iterator[MailCatcher]:
-    with catch_mail() as catcher:
-        yield catcher
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, mail: MailCatcher, tmp_path: Path) -> Iterator[Stack]:
-    """Eligibility and notifier running on fresh topics until the test ends."""
-    run = uuid.uuid4().hex[:8]
+def stack_settings(
+    client: dict[str, Any], mail: MailCatcher, tmp_path: Path, prefix: str = "t"
+) -> tuple[EligibilitySettings, NotifierSettings]:
+    """Settings of both services on topics and groups of their own; `client`: how to connect."""
+    run = f"{prefix}{uuid.uuid4().hex[:8]}"
     common = {
-        "kafka_bootstrap": kafka_bootstrap,
-        "cases_topic": f"t{run}.cases",
-        "matches_topic": f"t{run}.matches",
-        "cases_dead_letter_topic": f"t{run}.cases.DLT",
-        "matches_dead_letter_topic": f"t{run}.matches.DLT",
+        **client,
+        "cases_topic": f"{run}.cases",
+        "matches_topic": f"{run}.matches",
+        "cases_dead_letter_topic": f"{run}.cases.DLT",
+        "matches_dead_letter_topic": f"{run}.matches.DLT",
         "rules_dir": RULES,
     }
     eligibility = EligibilitySettings(**common, eligibility_group=f"elig-{run}")
@@ -59,8 +55,21 @@ def stack(kafka_bootstrap: str, mail: MailCatcher, tmp_path: Path) -> Iterator[S
         smtp_host="127.0.0.1",
         smtp_port=mail.port,
         notifier_store_path=tmp_path / "notifier.sqlite3",
-        notifications_dead_letter_topic=f"t{run}.notifications.DLT",
+        notifications_dead_letter_topic=f"{run}.notifications.DLT",
     )
+    return eligibility, notifier
+
+
+@pytest.fixture
+def mail() -> Iterator[MailCatcher]:
+    with catch_mail() as catcher:
+        yield catcher
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, mail: MailCatcher, tmp_path: Path) -> Iterator[Stack]:
+    """Eligibility and notifier running on fresh topics until the test ends."""
+    eligibility, notifier = stack_settings({"kafka_bootstrap": kafka_bootstrap}, mail, tmp_path)
     loop, _ = bootstrap_eligibility(eligibility)
     with running(loop), running(bootstrap_notifier(notifier)[0]):
         yield Stack(eligibility, notifier, mail)

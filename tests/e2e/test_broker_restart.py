@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,13 @@ from typing import Any
 import pytest
 import structlog.testing
 
-from rarematch.common.settings import EligibilitySettings, NotifierSettings
 from rarematch.eligibility.bootstrap import bootstrap as bootstrap_eligibility
 from rarematch.localkafka import BrokerConfig, down, up
 from rarematch.mailcatcher import MailCatcher
 from rarematch.notifier.bootstrap import bootstrap as bootstrap_notifier
 from rarematch.ports import free_ports
 from rarematch.publish import publish_cases
-from tests.e2e.conftest import CASES, RULES, read_topic, running
+from tests.e2e.conftest import CASES, read_topic, running, stack_settings
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -48,22 +46,8 @@ def case_id(path: Path) -> str:
 def test_services_resume_within_5_s_of_a_broker_restart_and_log_it(
     broker: BrokerConfig, mail: MailCatcher, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    common: dict[str, Any] = {
-        "kafka_bootstrap": broker.bootstrap,
-        "cases_topic": f"b{run}.cases",
-        "matches_topic": f"b{run}.matches",
-        "cases_dead_letter_topic": f"b{run}.cases.DLT",
-        "matches_dead_letter_topic": f"b{run}.matches.DLT",
-        "rules_dir": RULES,
-    }
-    eligibility = EligibilitySettings(**common, eligibility_group=f"elig-{run}")
-    notifier = NotifierSettings(
-        **common,
-        notifier_group=f"notif-{run}",
-        smtp_port=mail.port,
-        notifier_store_path=tmp_path / "notifier.sqlite3",
-        notifications_dead_letter_topic=f"b{run}.notifications.DLT",
+    eligibility, notifier = stack_settings(
+        {"kafka_bootstrap": broker.bootstrap}, mail, tmp_path, prefix="b"
     )
     loop, _ = bootstrap_eligibility(eligibility)
 

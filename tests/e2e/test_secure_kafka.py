@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +15,14 @@ import pytest
 
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.security import CONNECT_TIMEOUT_MS, KafkaUnreachable, client_security
-from rarematch.common.settings import EligibilitySettings, KafkaSettings, NotifierSettings
+from rarematch.common.settings import KafkaSettings
 from rarematch.eligibility.bootstrap import bootstrap as bootstrap_eligibility
 from rarematch.localkafka import BrokerConfig, BrokerError, client_env, down, up
 from rarematch.mailcatcher import MailCatcher
 from rarematch.notifier.bootstrap import bootstrap as bootstrap_notifier
 from rarematch.ports import free_ports
 from rarematch.publish import PublishError, publish_cases
-from tests.e2e.conftest import CASES, RULES, running
+from tests.e2e.conftest import CASES, RULES, running, stack_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -117,22 +116,8 @@ def test_the_secure_broker_refuses_plaintext_and_prints_tls_and_scram_settings(
 def test_a_case_flows_to_an_email_over_sasl_ssl(
     secure_broker: BrokerConfig, mail: MailCatcher, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    common = {
-        **fields(client_env(secure_broker)),
-        "cases_topic": f"s{run}.cases",
-        "matches_topic": f"s{run}.matches",
-        "cases_dead_letter_topic": f"s{run}.cases.DLT",
-        "matches_dead_letter_topic": f"s{run}.matches.DLT",
-        "rules_dir": RULES,
-    }
-    eligibility = EligibilitySettings(**common, eligibility_group=f"elig-{run}")
-    notifier = NotifierSettings(
-        **common,
-        notifier_group=f"notif-{run}",
-        smtp_port=mail.port,
-        notifier_store_path=tmp_path / "notifier.sqlite3",
-        notifications_dead_letter_topic=f"s{run}.notifications.DLT",
+    eligibility, notifier = stack_settings(
+        fields(client_env(secure_broker)), mail, tmp_path, prefix="s"
     )
     loop, _ = bootstrap_eligibility(eligibility)
     with running(loop), running(bootstrap_notifier(notifier)[0]):
