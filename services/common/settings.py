@@ -176,6 +176,10 @@ class KafkaSettings(KafkaSecuritySettings):
     )
     cases_topic: KafkaName = "rarematch.cases"
     matches_topic: KafkaName = "rarematch.matches"
+    case_state_topic: KafkaName = Field(
+        default="rarematch.case-state",
+        description="Compacted: the latest valid case per case id, a tombstone on withdrawal",
+    )
     cases_dead_letter_topic: KafkaName = "rarematch.cases.DLT"
     matches_dead_letter_topic: KafkaName = "rarematch.matches.DLT"
     topic_partitions: Count = Field(default=3, description="For topics this service creates")

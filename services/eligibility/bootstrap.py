@@ -58,6 +58,7 @@ def bootstrap(
         rules=store.use,
         now=lambda: datetime.now(UTC),
         matches_topic=topics.matches.name,
+        case_state_topic=topics.case_state.name,
     )
     loop = KafkaLoop(
         SERVICE,

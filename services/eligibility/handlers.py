@@ -8,19 +8,27 @@ from datetime import datetime
 
 from rarematch.common import metrics
 from rarematch.common.contracts import (
-    CASE_WITHDRAWN,
     MATCH_DECIDED,
     Case,
+    CaseWithdrawn,
     MatchDecided,
     Outcome,
 )
-from rarematch.common.contracts.cloudevents import Envelope, encode
+from rarematch.common.contracts.cloudevents import Envelope, WireRecord, encode
 from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
 from rarematch.common.logging import get_logger
 from rarematch.eligibility.domain.engine import EngineError
 from rarematch.eligibility.domain.evaluate import CompiledRules, publishable_decisions
 
-__all__ = ["EVENT_SOURCE", "handle_case_event", "match_records", "on_case", "reject_unknown_codes"]
+__all__ = [
+    "EVENT_SOURCE",
+    "case_state_record",
+    "case_state_tombstone",
+    "handle_case_event",
+    "match_records",
+    "on_case",
+    "reject_unknown_codes",
+]
 
 EVENT_SOURCE = "/rarematch/eligibility"
 
@@ -72,12 +80,33 @@ def handle_case_event(
     rules: Callable[[], AbstractContextManager[CompiledRules]],
     now: Callable[[], datetime],
     matches_topic: str,
+    case_state_topic: str,
 ) -> list[Outbound]:
-    """Route one decoded case event; the table below says what reacts to what."""
-    if envelope.event_type == CASE_WITHDRAWN:
+    """Route one decoded case event: decisions to publish, then the case's new state."""
+    if isinstance(envelope.body, CaseWithdrawn):
         get_logger().info("case_withdrawn")
-        return []
+        return [case_state_tombstone(envelope.body.case_id, case_state_topic)]
     assert isinstance(envelope.body, Case)
     with rules() as current:
         decisions = on_case(envelope.body, current, now())
-    return match_records(decisions, matches_topic)
+    return [
+        *match_records(decisions, matches_topic),
+        case_state_record(envelope, envelope.body, case_state_topic),
+    ]
+
+
+def case_state_record(envelope: Envelope, case: Case, topic: str) -> Outbound:
+    """The latest valid case, under its own event's type and id (compaction keeps the last)."""
+    record = encode(
+        envelope.event_type,
+        case,
+        key=case.case_id,
+        source=EVENT_SOURCE,
+        event_id=envelope.event_id,
+    )
+    return Outbound(topic, record)
+
+
+def case_state_tombstone(case_id: str, topic: str) -> Outbound:
+    """A withdrawn case leaves the state: a null value, which compaction removes in time."""
+    return Outbound(topic, WireRecord(key=case_id.encode(), value=None))

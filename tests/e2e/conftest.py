@@ -43,6 +43,7 @@ def stack_settings(
     common = {
         **client,
         "cases_topic": f"{run}.cases",
+        "case_state_topic": f"{run}.case-state",
         "matches_topic": f"{run}.matches",
         "cases_dead_letter_topic": f"{run}.cases.DLT",
         "matches_dead_letter_topic": f"{run}.matches.DLT",

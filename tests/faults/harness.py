@@ -176,6 +176,10 @@ class Stack:
         return f"f{self.run}.cases"
 
     @property
+    def case_state(self) -> str:
+        return f"f{self.run}.case-state"
+
+    @property
     def matches(self) -> str:
         return f"f{self.run}.matches"
 
@@ -203,6 +207,7 @@ class Stack:
         return {
             "RAREMATCH_KAFKA_BOOTSTRAP": self.bootstrap,
             "RAREMATCH_CASES_TOPIC": self.cases,
+            "RAREMATCH_CASE_STATE_TOPIC": self.case_state,
             "RAREMATCH_MATCHES_TOPIC": self.matches,
             "RAREMATCH_CASES_DEAD_LETTER_TOPIC": self.cases_dlt,
             "RAREMATCH_MATCHES_DEAD_LETTER_TOPIC": self.matches_dlt,

@@ -51,6 +51,7 @@ from tests.builders import (
 REPO = Path(__file__).resolve().parents[2]
 CASES_TOPIC = "rarematch.cases"
 MATCHES_TOPIC = "rarematch.matches"
+CASE_STATE_TOPIC = "rarematch.case-state"
 DLT = "rarematch.cases.DLT"
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
@@ -70,6 +71,7 @@ def loop(rules: CompiledRules) -> KafkaLoop:
         rules=RuleStore(rules).use,
         now=lambda: NOW,
         matches_topic=MATCHES_TOPIC,
+        case_state_topic=CASE_STATE_TOPIC,
     )
     source = Topic(CASES_TOPIC, frozenset({CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN}))
     # process() never touches the consumer or producer
@@ -80,10 +82,17 @@ def sample(name: str) -> Case:
     return Case.model_validate_json((REPO / "examples" / "cases" / f"{name}.json").read_text())
 
 
+def match_outputs(out: list[Outbound]) -> list[Outbound]:
+    """The match events of one case event; its case-state record comes last, after them."""
+    assert out
+    assert out[-1].topic == CASE_STATE_TOPIC
+    assert all(record.topic == MATCHES_TOPIC for record in out[:-1])
+    return out[:-1]
+
+
 def matches(out: list[Outbound]) -> list[MatchDecided]:
     decided = []
-    for record in out:
-        assert record.topic == MATCHES_TOPIC
+    for record in match_outputs(out):
         body = decode(record.record, frozenset({MATCH_DECIDED})).body
         assert isinstance(body, MatchDecided)
         decided.append(body)
@@ -106,7 +115,7 @@ def test_a_case_produces_its_non_ineligible_matches(loop: KafkaLoop, event_type:
     ]
     assert {d.case_id for d in decided} == {case.case_id}
     assert {d.decided_at for d in decided} == {NOW}
-    for record in out:
+    for record in match_outputs(out):
         assert record.record.key == case.case_id.encode()
         assert header(record.record, "ce_type") == MATCH_DECIDED.encode()
         assert header(record.record, "ce_source") == EVENT_SOURCE.encode()
@@ -115,21 +124,47 @@ def test_a_case_produces_its_non_ineligible_matches(loop: KafkaLoop, event_type:
 
 def test_match_events_carry_no_case_content(loop: KafkaLoop) -> None:
     case = sample("hereditary-lynch-endometrial")
-    for record in loop.process(inbound(wire_case(case))):
+    for record in match_outputs(loop.process(inbound(wire_case(case)))):
         body = json.loads(record.record.value or b"")
         assert set(body) <= set(MatchDecided.model_fields)
         assert "germline_findings" not in json.dumps(body)
 
 
-def test_a_case_ineligible_everywhere_produces_nothing(loop: KafkaLoop) -> None:
+def test_a_case_ineligible_everywhere_produces_no_match_event_only_its_state(
+    loop: KafkaLoop,
+) -> None:
     case = make_case(age={"years": 1}, diagnosis={"oncotree_code": "TLL"})
-    assert loop.process(inbound(wire_case(case))) == []
+    assert match_outputs(loop.process(inbound(wire_case(case)))) == []
 
 
-def test_a_withdrawal_produces_nothing(loop: KafkaLoop) -> None:
+@pytest.mark.parametrize("event_type", [CASE_SUBMITTED, CASE_UPDATED])
+def test_a_valid_case_becomes_its_case_state_under_its_own_event(
+    loop: KafkaLoop, event_type: str
+) -> None:
+    case = sample("sarcoma-synovial-hla-a0201")
+    wire = wire_case(case, event_type=event_type)
+    state = loop.process(inbound(wire))[-1]
+    assert state.topic == CASE_STATE_TOPIC
+    assert state.record.key == case.case_id.encode()
+    assert header(state.record, "ce_type") == event_type.encode()
+    assert header(state.record, "ce_id") == header(wire, "ce_id")
+    stored = decode(state.record, frozenset({CASE_SUBMITTED, CASE_UPDATED})).body
+    assert stored == case
+
+
+def test_a_withdrawal_writes_a_tombstone_to_the_case_state(loop: KafkaLoop) -> None:
     body = CaseWithdrawn(case_id="case-sarc-0001", reason="consent_withdrawn")
     record = encode(CASE_WITHDRAWN, body, key=body.case_id, source=TEST_SOURCE)
-    assert loop.process(inbound(record)) == []
+    [tombstone] = loop.process(inbound(record))
+    assert tombstone.topic == CASE_STATE_TOPIC
+    assert tombstone.record.key == b"case-sarc-0001"
+    assert tombstone.record.value is None
+
+
+def test_a_case_the_service_rejects_leaves_the_case_state_alone(loop: KafkaLoop) -> None:
+    case = make_case(diagnosis={"oncotree_code": "NOT_A_CODE"})
+    [dead] = loop.process(inbound(wire_case(case)))
+    assert dead.topic == DLT
 
 
 def test_on_case_filters_out_ineligible(rules: CompiledRules) -> None:
@@ -212,7 +247,7 @@ def test_the_loop_goes_on_after_a_dead_letter(loop: KafkaLoop) -> None:
     bad = inbound(WireRecord(b"k", b"{", valid_record().headers), offset=1)
     good = inbound(valid_record(), offset=2)
     assert [o.topic for o in loop.process(bad)] == [DLT]
-    assert {o.topic for o in loop.process(good)} == {MATCHES_TOPIC}
+    assert {o.topic for o in loop.process(good)} == {MATCHES_TOPIC, CASE_STATE_TOPIC}
 
 
 def test_redead_lettering_replaces_old_dlq_headers() -> None:

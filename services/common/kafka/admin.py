@@ -21,12 +21,15 @@ __all__ = ["ensure_topics"]
 
 
 def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[str] = ()) -> None:
-    """Create missing topics: case and match topics partitioned for scaling, DLTs with one.
+    """Create missing topics: case, case-state and match topics partitioned for scaling (the
+    same count, so a case's records share a partition number), DLTs with one; case state is
+    compacted.
 
     Every topic accepts a record as large as the services produce (`max.message.bytes`).
     Raises KafkaUnreachable (one line: where, how, why) when no broker can be reached."""
     wanted = {
         settings.cases_topic: settings.topic_partitions,
+        settings.case_state_topic: settings.topic_partitions,
         settings.matches_topic: settings.topic_partitions,
         settings.cases_dead_letter_topic: 1,
         settings.matches_dead_letter_topic: 1,
@@ -44,11 +47,16 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):
             with suppress(TopicAlreadyExistsError):  # another instance created it first
-                admin.create_topics([_new_topic(name, wanted[name], settings.topic_replication)])
+                compacted = name in {settings.case_state_topic}
+                admin.create_topics(
+                    [_new_topic(name, wanted[name], settings.topic_replication, compacted)]
+                )
     finally:
         admin.close()
 
 
-def _new_topic(name: str, partitions: int, replication: int) -> NewTopic:
+def _new_topic(name: str, partitions: int, replication: int, compacted: bool) -> NewTopic:
     configs = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
+    if compacted:  # state keyed by case id: the latest record per key is what counts
+        configs["cleanup.policy"] = "compact"
     return NewTopic(name, partitions, replication, topic_configs=configs)

@@ -27,6 +27,8 @@ class Topics:
     """Every topic is keyed by case id, so all events of a case stay ordered on one partition."""
 
     cases: Topic
+    case_state: Topic
+    """Compacted: the latest valid case of each active case id; a withdrawal is a tombstone."""
     matches: Topic
     cases_dead_letter: Topic
     matches_dead_letter: Topic
@@ -37,6 +39,7 @@ class Topics:
             cases=Topic(
                 settings.cases_topic, frozenset({CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN})
             ),
+            case_state=Topic(settings.case_state_topic, frozenset({CASE_SUBMITTED, CASE_UPDATED})),
             matches=Topic(settings.matches_topic, frozenset({MATCH_DECIDED})),
             cases_dead_letter=Topic(settings.cases_dead_letter_topic, frozenset()),
             matches_dead_letter=Topic(settings.matches_dead_letter_topic, frozenset()),
