@@ -182,7 +182,9 @@ class KafkaSettings(KafkaSecuritySettings):
     )
     cases_dead_letter_topic: KafkaName = "rarematch.cases.DLT"
     matches_dead_letter_topic: KafkaName = "rarematch.matches.DLT"
-    topic_partitions: Count = Field(default=3, description="For topics this service creates")
+    topic_partitions: Count = Field(
+        default=12, description="For topics this service creates (more than instances)"
+    )
     topic_replication: Count = 1
     log_level: LogLevel = "INFO"
     metrics_host: Host = Field(
