@@ -279,7 +279,9 @@ IMPACT_INVALID = 2
 
 @rules_app.command("impact")
 def impact_command(
-    proposed: Annotated[Path, typer.Argument(help="The proposed rules directory")],
+    proposed: Annotated[
+        Path, typer.Argument(metavar="PROPOSED_RULES", help="The proposed rules directory")
+    ],
     cases: Annotated[
         Path,
         typer.Option(

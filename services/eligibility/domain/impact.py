@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from rarematch.common.contracts import Case, MatchDecided, Outcome
 from rarematch.eligibility.domain.engine import EngineError
@@ -38,9 +39,8 @@ __all__ = [
     "stored_state",
 ]
 
-ProgramStatus = str
-"""How a program differs between the rule sets: added, reopened, edited, same, closed,
-removed or closed_both (closed in both)."""
+ProgramStatus = Literal["added", "reopened", "edited", "same", "closed", "removed", "closed_both"]
+"""How a program differs between the rule sets (`closed_both`: closed in both)."""
 
 
 @dataclass(frozen=True)
