@@ -1,6 +1,8 @@
-"""Rule authors' commands: `rarematch rules lint | test | fmt` and `rarematch explain`.
+"""Rule authors' commands: `rarematch rules lint | test | fmt | impact` and `rarematch explain`.
 
 Exit codes follow OPA: 0 ok, 1 the files or the case did not load, 2 program tests failed.
+`rules impact` follows `git diff --exit-code` instead: 0 nothing changes, 1 something changes,
+2 the rules or the cases did not load (or a usage error).
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from rich.table import Table
 
 from rarematch.common.contracts import Case, CriterionStatus
 from rarematch.common.contracts.cloudevents import describe_validation_error, parse_body
+from rarematch.common.kafka.records import RecordRejected
 from rarematch.common.located_yaml import YamlSyntaxError
 from rarematch.common.rule_errors import RuleError
 from rarematch.eligibility.domain.evaluate import CompiledRules, decide_program
+from rarematch.eligibility.domain.impact import Impact, ProgramImpact, impact
+from rarematch.eligibility.domain.lifecycle import Change
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.handlers import reject_unknown_codes
 from rarematch.eligibility.rulebook.canonical import canonical_yaml
 from rarematch.eligibility.rulebook.files import collect_program_files
 from rarematch.eligibility.rulebook.parse import RuleSet
 from rarematch.eligibility.rulebook.program_tests import run_program_tests
 from rarematch.eligibility.rulebook.store import RulesInvalid, compile_validated
-from rarematch.eligibility.rulebook.validate import validate_paths
+from rarematch.eligibility.rulebook.validate import validate, validate_paths
 from rarematch.notifier.adapters.routing_file import ROUTING_FILE
 
 __all__ = ["explain", "rules_app"]
@@ -222,7 +228,9 @@ def _validated(paths: list[Path] | None, output: str) -> Iterator[tuple[RuleSet,
         rules.engine.close()
 
 
-def _report(errors: list[RuleError], sources: dict[str, bytes], output: str) -> NoReturn:
+def _report(
+    errors: list[RuleError], sources: dict[str, bytes], output: str, code: int = 1
+) -> NoReturn:
     if output == "json":
         _out.print_json(data={"errors": [_error_json(e) for e in errors]})
     else:
@@ -230,7 +238,7 @@ def _report(errors: list[RuleError], sources: dict[str, bytes], output: str) -> 
             _err.print(_error_text(problem, sources.get(problem.file, b"")), markup=False)
         count = len({e.file for e in errors})
         _err.print(f"{len(errors)} error(s) in {count} file(s)", markup=False)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 _QUOTE_CHARS = 160
@@ -259,6 +267,169 @@ def _error_json(error: RuleError) -> dict[str, object]:
     }
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 1) -> NoReturn:
     _err.print(f"error: {message}", markup=False)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
+
+
+IMPACT_CHANGES = 1
+"""`rules impact` exit code when any decision changes (0: none; 2: nothing could be compared)."""
+IMPACT_INVALID = 2
+
+
+@rules_app.command("impact")
+def impact_command(
+    proposed: Annotated[
+        Path, typer.Argument(metavar="PROPOSED_RULES", help="The proposed rules directory")
+    ],
+    cases: Annotated[
+        Path,
+        typer.Option(
+            "--cases", help="Active cases: a .jsonl file, one case event body (JSON) per line"
+        ),
+    ],
+    base: Annotated[
+        Path, typer.Option("--base", help="The rules directory the service runs now")
+    ] = Path("rules"),
+    output: Format = "pretty",
+) -> None:
+    """Preview what the service would publish after reloading PROPOSED rules: per program, the
+    cases newly eligible, newly needs_info, revoked, changed (outcome or facts to collect) and
+    unchanged (case ids only). Exit 0 when nothing changes, 1 when anything does, 2 when the
+    rules or the cases do not load. Cases come from a file; reading the active cases from the
+    case-state topic (--from-topic) is not available yet."""
+    now = datetime.now(UTC)
+    with _loaded(base, output) as base_rules, _loaded(proposed, output) as proposed_rules:
+        active, skipped = _read_cases(cases, base_rules)
+        result = impact(active, base_rules, proposed_rules, now)
+    for case_id, why in result.rejected:
+        skipped.append(f"case {case_id}: the engine refused it ({why}); not compared")
+    if output == "json":
+        _out.print_json(data=_impact_json(result, base_rules, proposed_rules, skipped))
+    else:
+        for problem in skipped:
+            _err.print(problem, markup=False)
+        _print_impact(result, base_rules, proposed_rules, len(skipped))
+    if result.changes:
+        raise typer.Exit(IMPACT_CHANGES)
+
+
+@contextmanager
+def _loaded(rules_dir: Path, output: str) -> Iterator[CompiledRules]:
+    """A rules directory exactly as the service loads it (`load_rules`); errors as `lint`."""
+    oncotree = bundled_oncotree()
+    validation = validate(rules_dir, oncotree)
+    try:
+        rules = compile_validated(validation, oncotree)
+    except RulesInvalid as invalid:
+        _report(invalid.errors, validation.sources, output, IMPACT_INVALID)
+    try:
+        yield rules
+    finally:
+        rules.engine.close()
+
+
+def _read_cases(path: Path, rules: CompiledRules) -> tuple[list[Case], list[str]]:
+    """Valid cases of a .jsonl file, read as the service reads case events; a later line with
+    the same case id replaces an earlier one (the latest version is the active case). A bad
+    line is reported as file:line and skipped; no valid case at all is an error."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as unreadable:
+        _fail(f"{path}: {unreadable.strerror}", IMPACT_INVALID)
+    active: dict[str, Case] = {}
+    skipped: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            case = parse_body(Case, line)
+            reject_unknown_codes(case, rules)
+        except ValidationError as invalid:
+            skipped.append(f"{path}:{number}: {describe_validation_error(invalid)}; line skipped")
+            continue
+        except RecordRejected as rejected:
+            skipped.append(f"{path}:{number}: {rejected}; line skipped")
+            continue
+        active.pop(case.case_id, None)
+        active[case.case_id] = case
+    if not active:
+        for problem in skipped:
+            _err.print(problem, markup=False)
+        _fail(f"{path}: no valid case (one case JSON body per line)", IMPACT_INVALID)
+    return list(active.values()), skipped
+
+
+def _change_json(case_id: str, change: Change) -> dict[str, object]:
+    return {
+        "case_id": case_id,
+        "outcome": change.outcome.value,
+        "previous": change.previous.value if change.previous else None,
+        "reason": change.reason.value,
+        "failing_criterion": change.failing_criterion,
+    }
+
+
+def _impact_json(
+    result: Impact, base: CompiledRules, proposed: CompiledRules, skipped: list[str]
+) -> dict[str, object]:
+    return {
+        "base_version": base.version,
+        "proposed_version": proposed.version,
+        "cases": result.cases,
+        "skipped": skipped,
+        "changes": result.changes,
+        "programs": [
+            {
+                "program_id": p.program_id,
+                "status": p.status,
+                "newly_eligible": p.newly_eligible,
+                "newly_needs_info": p.newly_needs_info,
+                "revoked": [_change_json(case_id, c) for case_id, c in p.revoked],
+                "changed": [_change_json(case_id, c) for case_id, c in p.changed],
+                "unchanged": p.unchanged,
+            }
+            for p in result.programs
+        ],
+    }
+
+
+def _print_impact(
+    result: Impact, base: CompiledRules, proposed: CompiledRules, skipped: int
+) -> None:
+    _out.print(
+        f"{result.cases} case(s), rules {base.version} -> {proposed.version}"
+        + (f"; {skipped} skipped (see above)" if skipped else ""),
+        markup=False,
+    )
+    quiet = [p for p in result.programs if not p.changes and p.status in _QUIET]
+    for program in result.programs:
+        if program not in quiet:
+            _print_program(program)
+    if quiet:
+        _out.print(f"{len(quiet)} other program(s): same content, no change", markup=False)
+    _out.print(f"{result.changes} change(s)", markup=False)
+
+
+_QUIET = ("same", "closed_both")
+
+
+def _print_program(program: ProgramImpact) -> None:
+    _out.print(f"[bold]{program.program_id}[/] ({program.status.replace('_', ' ')})")
+    rows: list[tuple[str, list[str]]] = [
+        ("newly eligible", program.newly_eligible),
+        ("newly needs_info", program.newly_needs_info),
+        ("revoked", [_described(case_id, c) for case_id, c in program.revoked]),
+        ("changed", [_described(case_id, c) for case_id, c in program.changed]),
+        ("unchanged", program.unchanged),
+    ]
+    for label, ids in rows:
+        listed = f": {', '.join(ids)}" if ids else ""
+        _out.print(f"  {label:<17}{len(ids):>5}{listed}", markup=False)
+
+
+def _described(case_id: str, change: Change) -> str:
+    why = change.failing_criterion or change.reason.value
+    was = change.previous.value if change.previous else "none"
+    now = change.outcome.value
+    return f"{case_id} ({was} -> {now}, {why})" if now != "revoked" else f"{case_id} ({was}, {why})"
