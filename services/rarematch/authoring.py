@@ -34,7 +34,7 @@ from rarematch.eligibility.rulebook.files import collect_program_files
 from rarematch.eligibility.rulebook.parse import RuleSet
 from rarematch.eligibility.rulebook.program_tests import run_program_tests
 from rarematch.eligibility.rulebook.store import RulesInvalid, compile_validated
-from rarematch.eligibility.rulebook.validate import validate, validate_paths
+from rarematch.eligibility.rulebook.validate import Validation, validate, validate_paths
 from rarematch.notifier.adapters.routing_file import ROUTING_FILE
 
 __all__ = ["explain", "rules_app"]
@@ -215,15 +215,22 @@ _STATUS_STYLE = {
 @contextmanager
 def _validated(paths: list[Path] | None, output: str) -> Iterator[tuple[RuleSet, CompiledRules]]:
     """The service's own validation and compilation of the files; report errors and exit 1."""
-    oncotree = bundled_oncotree()
-    validation = validate_paths(paths or [Path("rules")], oncotree)
-    try:
-        rules = compile_validated(validation, oncotree)
-    except RulesInvalid as invalid:
-        _report(invalid.errors, validation.sources, output)
-    assert validation.rule_set is not None
-    try:
+    validation = validate_paths(paths or [Path("rules")], bundled_oncotree())
+    with _compiled(validation, output) as rules:
+        assert validation.rule_set is not None
         yield validation.rule_set, rules
+
+
+@contextmanager
+def _compiled(validation: Validation, output: str, code: int = 1) -> Iterator[CompiledRules]:
+    """Compile what was validated as the service does; on errors report them as `lint` does
+    and exit with `code`."""
+    try:
+        rules = compile_validated(validation, bundled_oncotree())
+    except RulesInvalid as invalid:
+        _report(invalid.errors, validation.sources, output, code)
+    try:
+        yield rules
     finally:
         rules.engine.close()
 
@@ -299,7 +306,11 @@ def impact_command(
     rules or the cases do not load. Cases come from a file; reading the active cases from the
     case-state topic (--from-topic) is not available yet."""
     now = datetime.now(UTC)
-    with _loaded(base, output) as base_rules, _loaded(proposed, output) as proposed_rules:
+    oncotree = bundled_oncotree()  # the service's load_rules: validate, then compile
+    with (
+        _compiled(validate(base, oncotree), output, IMPACT_INVALID) as base_rules,
+        _compiled(validate(proposed, oncotree), output, IMPACT_INVALID) as proposed_rules,
+    ):
         active, skipped = _read_cases(cases, base_rules)
         result = impact(active, base_rules, proposed_rules, now)
     for case_id, why in result.rejected:
@@ -312,21 +323,6 @@ def impact_command(
         _print_impact(result, base_rules, proposed_rules, len(skipped))
     if result.changes:
         raise typer.Exit(IMPACT_CHANGES)
-
-
-@contextmanager
-def _loaded(rules_dir: Path, output: str) -> Iterator[CompiledRules]:
-    """A rules directory exactly as the service loads it (`load_rules`); errors as `lint`."""
-    oncotree = bundled_oncotree()
-    validation = validate(rules_dir, oncotree)
-    try:
-        rules = compile_validated(validation, oncotree)
-    except RulesInvalid as invalid:
-        _report(invalid.errors, validation.sources, output, IMPACT_INVALID)
-    try:
-        yield rules
-    finally:
-        rules.engine.close()
 
 
 def _read_cases(path: Path, rules: CompiledRules) -> tuple[list[Case], list[str]]:
