@@ -28,7 +28,7 @@ def instance_id(settings: EligibilitySettings) -> str:
     if settings.eligibility_instance_id:
         return settings.eligibility_instance_id
     where = f"{settings.eligibility_group}|{settings.rules_dir.resolve()}"
-    return default_instance_id(socket.gethostname(), where, service=SERVICE)
+    return default_instance_id(SERVICE, socket.gethostname(), where)
 
 
 def bootstrap(

@@ -14,6 +14,7 @@ from kafka.errors import KafkaError
 
 from rarematch.common.health import Health
 from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.kafka.membership import default_instance_id
 from rarematch.common.kafka.runner import Consumer, KafkaLoop, Producer, connect
 from rarematch.common.kafka.security import client_security
 from rarematch.common.kafka.topics import Topics
@@ -25,7 +26,7 @@ from rarematch.notifier.adapters.routing_watcher import RoutingReloader, load_va
 from rarematch.notifier.adapters.smtp_channel import SmtpChannel
 from rarematch.notifier.adapters.store import open_store
 from rarematch.notifier.dispatch import ChannelFactory, Dispatcher, RetryPolicy
-from rarematch.notifier.domain.claims import Instance, default_instance_id, new_epoch
+from rarematch.notifier.domain.claims import Instance, new_epoch
 from rarematch.notifier.domain.routing import Routing
 from rarematch.notifier.ports import Channel, Store
 
@@ -62,7 +63,7 @@ def instance_id(settings: NotifierSettings) -> str:
     if settings.notifier_instance_id:
         return settings.notifier_instance_id
     where = f"{settings.notifier_group}|{Path(settings.notifier_store_path).resolve()}"
-    return default_instance_id(socket.gethostname(), where)
+    return default_instance_id(SERVICE, socket.gethostname(), where)
 
 
 def bootstrap(

@@ -6,13 +6,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rarematch.common.kafka.membership import default_instance_id
 from rarematch.common.settings import NotifierSettings
 from rarematch.notifier.bootstrap import instance_id
 from rarematch.notifier.domain.claims import (
     Claim,
     Heartbeat,
     Instance,
-    default_instance_id,
     may_claim,
     new_epoch,
 )
@@ -66,16 +66,20 @@ def test_a_claim_whose_owner_never_beat_or_is_unknown_is_taken_over() -> None:
 
 
 def test_the_default_instance_id_is_stable_per_host_and_state_and_fits_kafka() -> None:
-    first = default_instance_id("worker-1.example.org", "/var/lib/rarematch/notifier.sqlite3")
+    first = default_instance_id(
+        "notifier", "worker-1.example.org", "/var/lib/rarematch/notifier.sqlite3"
+    )
     assert first == default_instance_id(
-        "worker-1.example.org", "/var/lib/rarematch/notifier.sqlite3"
+        "notifier", "worker-1.example.org", "/var/lib/rarematch/notifier.sqlite3"
     )
     assert first != default_instance_id(
-        "worker-2.example.org", "/var/lib/rarematch/notifier.sqlite3"
+        "notifier", "worker-2.example.org", "/var/lib/rarematch/notifier.sqlite3"
     )
-    assert first != default_instance_id("worker-1.example.org", "/srv/other/notifier.sqlite3")
+    assert first != default_instance_id(
+        "notifier", "worker-1.example.org", "/srv/other/notifier.sqlite3"
+    )
     for host in ("worker-1.example.org", "häst ñame/ü", "", "x" * 300):
-        instance_id = default_instance_id(host, "/state")
+        instance_id = default_instance_id("notifier", host, "/state")
         assert re.fullmatch(r"[A-Za-z0-9._-]{1,249}", instance_id), instance_id
 
 

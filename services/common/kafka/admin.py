@@ -47,7 +47,7 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):
             with suppress(TopicAlreadyExistsError):  # another instance created it first
-                compacted = name in {settings.case_state_topic}
+                compacted = name == settings.case_state_topic
                 admin.create_topics(
                     [_new_topic(name, wanted[name], settings.topic_replication, compacted)]
                 )

@@ -10,8 +10,8 @@ __all__ = ["default_instance_id"]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def default_instance_id(host: str, where: str, service: str = "notifier") -> str:
-    """A stable instance id from the host name and where this instance keeps its state.
+def default_instance_id(service: str, host: str, where: str) -> str:
+    """A stable id for an instance of `service` from the host name and where it keeps its state.
 
     The same host and state location give the same id after a restart, so a restarted
     service takes its partitions back at once instead of waiting out the session timeout; two

@@ -13,9 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rarematch.common.kafka.membership import default_instance_id
-
-__all__ = ["Claim", "Heartbeat", "Instance", "default_instance_id", "may_claim", "new_epoch"]
+__all__ = ["Claim", "Heartbeat", "Instance", "may_claim", "new_epoch"]
 
 
 @dataclass(frozen=True)
