@@ -3,6 +3,7 @@ from the broker, and the table it writes to docs/reliability.md."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from typing import IO, Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from rarematch.common.kafka.admin import ensure_topics
+from rarematch.common.settings import KafkaSettings
 from tests.waiting import committed_offsets, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,6 +109,14 @@ def all_records(
     finally:
         consumer.close()
     return records
+
+
+def decisions_published(
+    bootstrap: str, topic: str, expected_at_least: int
+) -> list[tuple[str, str]]:
+    """(case id, program id) of every match event on `topic`, repeats included."""
+    matches = all_records(bootstrap, topic, expected_at_least)
+    return [(r.key.decode(), json.loads(r.value)["program_id"]) for r in matches]
 
 
 @dataclass
@@ -202,6 +213,18 @@ class Stack:
     @property
     def notifier_group(self) -> str:
         return f"notifier-{self.run}"
+
+    def create_topics(self) -> None:
+        """Every topic of this run, as the services would create them."""
+        settings = KafkaSettings(
+            kafka_bootstrap=self.bootstrap,
+            cases_topic=self.cases,
+            case_state_topic=self.case_state,
+            matches_topic=self.matches,
+            cases_dead_letter_topic=self.cases_dlt,
+            matches_dead_letter_topic=self.matches_dlt,
+        )
+        ensure_topics(settings, [self.notifications_dlt])
 
     def env(self, rules_dir: Path, **extra: str) -> dict[str, str]:
         return {

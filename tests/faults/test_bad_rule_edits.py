@@ -20,8 +20,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rarematch.common.contracts import CASE_SUBMITTED
 from rarematch.common.contracts.cloudevents import encode
-from rarematch.common.kafka.admin import ensure_topics
-from rarematch.common.settings import EligibilitySettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.rulebook.validate import validate
 from rarematch.ports import free_port
@@ -32,6 +30,7 @@ from tests.faults.harness import (
     Stack,
     all_records,
     committed,
+    decisions_published,
     sized,
     wait_until,
 )
@@ -149,15 +148,7 @@ def test_bad_rule_edits_are_rejected_while_cases_stream_and_the_good_edit_applie
     sentinel = tmp_path / SENTINEL
     edits = bad_edits(programs, sentinel)
     stack = Stack(kafka_bootstrap, uuid.uuid4().hex[:8])
-    settings = EligibilitySettings(
-        kafka_bootstrap=kafka_bootstrap,
-        cases_topic=stack.cases,
-        matches_topic=stack.matches,
-        cases_dead_letter_topic=stack.cases_dlt,
-        matches_dead_letter_topic=stack.matches_dlt,
-        eligibility_group=stack.eligibility_group,
-    )
-    ensure_topics(settings)
+    stack.create_topics()
     port = free_port()
     log = tmp_path / "eligibility.log"
     service = ServiceProcess(
@@ -242,8 +233,7 @@ def test_bad_rule_edits_are_rejected_while_cases_stream_and_the_good_edit_applie
     finally:
         service.stop()
 
-    matches = all_records(kafka_bootstrap, stack.matches, len(expected))
-    published = [(r.key.decode(), json.loads(r.value)["program_id"]) for r in matches]
+    published = decisions_published(kafka_bootstrap, stack.matches, len(expected))
     distinct = set(published)
     slowest = max(rejected_s, key=rejected_s.__getitem__)
     reliability.append(

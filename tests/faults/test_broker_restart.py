@@ -17,9 +17,7 @@ from kafka import KafkaProducer
 
 from rarematch.common.contracts import CASE_SUBMITTED, Case, MatchDecided
 from rarematch.common.contracts.cloudevents import encode
-from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.runner import RECONNECT
-from rarematch.common.settings import NotifierSettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.localkafka import BrokerConfig, down, up
 from rarematch.mailcatcher import catch_mail
@@ -33,8 +31,8 @@ from tests.faults.harness import (
     Row,
     ServiceProcess,
     Stack,
-    all_records,
     committed,
+    decisions_published,
     sized,
     wait_until,
 )
@@ -105,14 +103,7 @@ def test_broker_restarts_lose_no_decision_and_no_alert(
     bootstrap = broker.bootstrap
     stack = Stack(bootstrap, uuid.uuid4().hex[:8])
     with catch_mail() as mail:
-        settings = NotifierSettings(
-            kafka_bootstrap=bootstrap,
-            cases_topic=stack.cases,
-            matches_topic=stack.matches,
-            cases_dead_letter_topic=stack.cases_dlt,
-            matches_dead_letter_topic=stack.matches_dlt,
-        )
-        ensure_topics(settings, [stack.notifications_dlt])
+        stack.create_topics()
         env = stack.env(
             RULES,
             RAREMATCH_SMTP_PORT=str(mail.port),
@@ -125,7 +116,7 @@ def test_broker_restarts_lose_no_decision_and_no_alert(
         notifier.start()
         producer = threading.Thread(
             target=stream,
-            args=(bootstrap, settings.cases_topic, records, sized(ci=25, full=90)),
+            args=(bootstrap, stack.cases, records, sized(ci=25, full=90)),
             daemon=True,
         )
         producer.start()
@@ -138,7 +129,7 @@ def test_broker_restarts_lose_no_decision_and_no_alert(
                 time.sleep(3)
                 up(broker, say=print)
                 ready = time.monotonic()
-                send_now(bootstrap, settings.cases_topic, probes[index])
+                send_now(bootstrap, stack.cases, probes[index])
                 recover.append(
                     seconds_until(
                         lambda ids=probe_alerts[index]: (
@@ -162,8 +153,8 @@ def test_broker_restarts_lose_no_decision_and_no_alert(
             eligibility.stop()
             notifier.stop()
         received_ids = [m["Message-ID"] for m in mail.messages]
-    matches = all_records(bootstrap, settings.matches_topic, len(expected))
-    published = {(r.key.decode(), json.loads(r.value)["program_id"]) for r in matches}
+    decided = decisions_published(bootstrap, stack.matches, len(expected))
+    published = set(decided)
     reliability.append(
         Row(
             "both services: broker stopped and started",
@@ -171,7 +162,7 @@ def test_broker_restarts_lose_no_decision_and_no_alert(
             expected=len(expected),
             received=len(published),
             lost=len(expected - published),
-            duplicated=len(matches) - len(published),
+            duplicated=len(decided) - len(published),
             crashes=eligibility.self_exits + notifier.self_exits,
             recover_s=recover,
             note=(

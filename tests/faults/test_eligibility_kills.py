@@ -4,7 +4,6 @@ is still published (at least once), and each restart is back at work within seco
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import threading
 import time
@@ -16,10 +15,8 @@ from kafka import KafkaProducer
 
 from rarematch.common.contracts import CASE_SUBMITTED, Case, MatchDecided
 from rarematch.common.contracts.cloudevents import WireRecord, encode
-from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.records import RecordRejected
 from rarematch.common.kafka.runner import RECONNECT
-from rarematch.common.settings import EligibilitySettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
 from rarematch.eligibility.handlers import on_case
 from rarematch.eligibility.rulebook.store import load_rules
@@ -27,8 +24,9 @@ from tests.faults.harness import (
     REPO,
     Row,
     ServiceProcess,
-    all_records,
+    Stack,
     committed,
+    decisions_published,
     sized,
     wait_until,
 )
@@ -70,35 +68,20 @@ def test_eligibility_killed_during_a_stream_loses_no_decision(
     cases = synthetic_cases(count, random.Random(SEED), bundled_oncotree())
     records = [encode(CASE_SUBMITTED, c, key=c.case_id, source="/faults") for c in cases]
     expected = {(d.case_id, d.program_id) for d in expected_decisions(cases, datetime.now(UTC))}
-    run = uuid.uuid4().hex[:8]
-    settings = EligibilitySettings(
-        kafka_bootstrap=kafka_bootstrap,
-        cases_topic=f"f{run}.cases",
-        matches_topic=f"f{run}.matches",
-        cases_dead_letter_topic=f"f{run}.cases.DLT",
-        eligibility_group=f"faults-{run}",
-    )
-    ensure_topics(settings)
-    env = {
-        "RAREMATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "RAREMATCH_CASES_TOPIC": settings.cases_topic,
-        "RAREMATCH_MATCHES_TOPIC": settings.matches_topic,
-        "RAREMATCH_CASES_DEAD_LETTER_TOPIC": settings.cases_dead_letter_topic,
-        "RAREMATCH_ELIGIBILITY_GROUP": settings.eligibility_group,
-        "RAREMATCH_RULES_DIR": str(RULES),
-        "RAREMATCH_ELIGIBILITY_METRICS_PORT": "0",
-    }
+    stack = Stack(kafka_bootstrap, uuid.uuid4().hex[:8])
+    stack.create_topics()
+    env = stack.env(RULES)
     service = ServiceProcess("eligibility", env, tmp_path / "eligibility.log")
     service.start()
     producer = threading.Thread(
         target=stream,
-        args=(kafka_bootstrap, settings.cases_topic, records, sized(ci=20, full=60)),
+        args=(kafka_bootstrap, stack.cases, records, sized(ci=20, full=60)),
         daemon=True,
     )
     producer.start()
     recover: list[float] = []
     try:
-        group = settings.eligibility_group
+        group = stack.eligibility_group
         wait_until(lambda: committed(kafka_bootstrap, group) > 0, 60, "the first commit")
         for _ in range(kills):
             time.sleep(rng.uniform(0.5, 2.5))
@@ -119,8 +102,7 @@ def test_eligibility_killed_during_a_stream_loses_no_decision(
     finally:
         service.stop()
 
-    matches = all_records(kafka_bootstrap, settings.matches_topic, len(expected))
-    published = [(r.key.decode(), json.loads(r.value)["program_id"]) for r in matches]
+    published = decisions_published(kafka_bootstrap, stack.matches, len(expected))
     distinct = set(published)
     reliability.append(
         Row(

@@ -14,9 +14,7 @@ from kafka.admin import NewTopic
 
 from rarematch.common.contracts import CASE_SUBMITTED
 from rarematch.common.contracts.cloudevents import encode
-from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.sizing import MAX_RECORD_BYTES
-from rarematch.common.settings import NotifierSettings
 from rarematch.mailcatcher import catch_mail
 from rarematch.notifier.adapters.routing_file import load_routing
 from tests.e2e.test_poison_pills import ce_headers, just_under_the_limit
@@ -73,14 +71,7 @@ def test_poison_pills_are_dead_lettered_and_the_case_behind_them_is_alerted(
     rounds = sized(ci=2, full=6)
     stack = Stack(kafka_bootstrap, uuid.uuid4().hex[:8])
     create_raised_cases_topic(stack)
-    settings = NotifierSettings(
-        kafka_bootstrap=kafka_bootstrap,
-        cases_topic=stack.cases,
-        matches_topic=stack.matches,
-        cases_dead_letter_topic=stack.cases_dlt,
-        matches_dead_letter_topic=stack.matches_dlt,
-    )
-    ensure_topics(settings, [stack.notifications_dlt])
+    stack.create_topics()
     probes = [probe_case(index) for index in range(rounds)]
     routing = load_routing(RULES)
     probe_alerts = [email_ids(expected_decisions([p], datetime.now(UTC)), routing) for p in probes]
