@@ -1,7 +1,13 @@
 """Event contracts shared by intake, eligibility and notifier: bodies and event types."""
 
 from rarematch.common.contracts.case import Case, CaseWithdrawn
-from rarematch.common.contracts.match import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.common.contracts.match import (
+    ChangeReason,
+    CriterionResult,
+    CriterionStatus,
+    MatchDecided,
+    Outcome,
+)
 
 CASE_SUBMITTED = "rarematch.case.submitted"
 CASE_UPDATED = "rarematch.case.updated"
@@ -24,6 +30,7 @@ __all__ = [
     "MATCH_DECIDED",
     "Case",
     "CaseWithdrawn",
+    "ChangeReason",
     "CriterionResult",
     "CriterionStatus",
     "MatchDecided",

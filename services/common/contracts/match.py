@@ -11,6 +11,7 @@ from rarematch.common.contracts.case import CaseId
 
 __all__ = [
     "OBSERVED_MAX_CHARS",
+    "ChangeReason",
     "CriterionResult",
     "CriterionStatus",
     "MatchDecided",
@@ -40,6 +41,21 @@ class Outcome(StrEnum):
     NEEDS_INFO = "needs_info"
     INELIGIBLE = "ineligible"
     REVOKED = "revoked"
+
+
+class ChangeReason(StrEnum):
+    """Why a match event was published: decisions are published only when they change."""
+
+    NEW = "new"
+    """An open decision (`eligible` / `needs_info`) where the case had none for the program."""
+    OUTCOME_CHANGED = "outcome_changed"
+    FACTS_CHANGED = "facts_changed"
+    """Same outcome, other facts to collect."""
+    FAILS_CRITERION = "fails_criterion"
+    """Revoked: the case now fails a criterion (`failing_criterion`)."""
+    CASE_WITHDRAWN = "case_withdrawn"
+    PROGRAM_CLOSED = "program_closed"
+    PROGRAM_REMOVED = "program_removed"
 
 
 class CriterionStatus(StrEnum):
@@ -98,3 +114,20 @@ class MatchDecided(BaseModel):
         max_length=_NAME, description="Content hash of the rule set that decided"
     )
     decided_at: AwareDatetime
+    change: ChangeReason = Field(
+        default=ChangeReason.NEW, description="Why this decision was published"
+    )
+    previous_outcome: Outcome | None = Field(
+        default=None,
+        description="The outcome last published for this case and program; null if none",
+    )
+    failing_criterion: str | None = Field(
+        default=None,
+        max_length=_NAME,
+        description="For `revoked` / `fails_criterion`: the first criterion the case now fails",
+    )
+    program_version: str = Field(
+        default="",
+        max_length=_NAME,
+        description="Content hash of the program file that decided (empty when none did)",
+    )

@@ -12,11 +12,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rarematch.common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.common.contracts import (
+    ChangeReason,
+    CriterionResult,
+    CriterionStatus,
+    MatchDecided,
+    Outcome,
+)
 from rarematch.common.contracts.case import CaseId
 from rarematch.eligibility.domain.criteria import Program
 
@@ -51,16 +56,6 @@ class DecisionState(BaseModel):
 
     case_id: CaseId
     open: dict[str, StoredDecision] = Field(default_factory=dict)
-
-
-class ChangeReason(StrEnum):
-    NEW = "new"
-    OUTCOME_CHANGED = "outcome_changed"
-    FACTS_CHANGED = "facts_changed"
-    FAILS_CRITERION = "fails_criterion"
-    CASE_WITHDRAWN = "case_withdrawn"
-    PROGRAM_CLOSED = "program_closed"
-    PROGRAM_REMOVED = "program_removed"
 
 
 @dataclass(frozen=True)
