@@ -62,7 +62,9 @@ def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
 
 def settled(bootstrap: str, group: str, topic: str) -> bool:
     """True once `group` has committed up to the end of every partition of `topic`."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])

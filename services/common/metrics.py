@@ -11,12 +11,17 @@ __all__ = [
     "EVALUATION_SECONDS",
     "KAFKA_CONNECTED",
     "KAFKA_DISCONNECTS",
+    "MATCH_CHANGES",
     "MATCH_EVENTS",
     "NOTIFICATIONS",
     "RECORDS_CONSUMED",
+    "REMATCH_CASES",
+    "REMATCH_REMAINING",
     "RULES_ERRORS",
     "RULES_RELOADS",
     "RULES_VERSION",
+    "STATE_BYTES",
+    "STATE_CASES",
     "set_rules_version",
 ]
 
@@ -27,6 +32,20 @@ DEAD_LETTERED = Counter(
     "rarematch_dead_lettered_total", "Records sent to a dead-letter topic", ["service", "reason"]
 )
 MATCH_EVENTS = Counter("rarematch_match_events_total", "Match events produced", ["outcome"])
+MATCH_CHANGES = Counter(
+    "rarematch_match_changes_total",
+    "Match events by why they were published (new, outcome_changed, fails_criterion …)",
+    ["reason"],
+)
+REMATCH_CASES = Counter("rarematch_rematch_cases_total", "Cases re-matched after a rule change")
+REMATCH_REMAINING = Gauge(
+    "rarematch_rematch_cases_remaining",
+    "Cases of this instance's partitions still to re-match after the last rule change",
+)
+STATE_CASES = Gauge("rarematch_state_cases", "Active cases held in local state")
+STATE_BYTES = Gauge(
+    "rarematch_state_decision_bytes", "Bytes of decision state held for the active cases"
+)
 EVALUATION_SECONDS = Histogram(
     "rarematch_evaluation_seconds",
     "Time to evaluate one case against every program",

@@ -180,6 +180,10 @@ class KafkaSettings(KafkaSecuritySettings):
         default="rarematch.case-state",
         description="Compacted: the latest valid case per case id, a tombstone on withdrawal",
     )
+    decision_state_topic: KafkaName = Field(
+        default="rarematch.decision-state",
+        description="Compacted changelog: the open decisions last published per case id",
+    )
     cases_dead_letter_topic: KafkaName = "rarematch.cases.DLT"
     matches_dead_letter_topic: KafkaName = "rarematch.matches.DLT"
     topic_partitions: Count = Field(

@@ -44,6 +44,7 @@ def stack_settings(
         **client,
         "cases_topic": f"{run}.cases",
         "case_state_topic": f"{run}.case-state",
+        "decision_state_topic": f"{run}.decision-state",
         "matches_topic": f"{run}.matches",
         "cases_dead_letter_topic": f"{run}.cases.DLT",
         "matches_dead_letter_topic": f"{run}.matches.DLT",
@@ -104,7 +105,9 @@ def read_topic(
     timeout_s: float = 60.0,
 ) -> list[object]:
     """Every record of `topic` from the start, polled until `until(records)` or the timeout."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     records: list[object] = []
     try:
         deadline = time.monotonic() + timeout_s

@@ -91,7 +91,9 @@ def all_records(
 ) -> list[Any]:
     """Every record of `topic`, read from the start until at least `expected_at_least` came
     and a further second brought nothing new."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     records: list[Any] = []
     try:
         partitions = wait_until(lambda: consumer.partitions_for_topic(topic), 30, f"{topic} exists")
@@ -191,6 +193,10 @@ class Stack:
         return f"f{self.run}.case-state"
 
     @property
+    def decision_state(self) -> str:
+        return f"f{self.run}.decision-state"
+
+    @property
     def matches(self) -> str:
         return f"f{self.run}.matches"
 
@@ -220,6 +226,7 @@ class Stack:
             kafka_bootstrap=self.bootstrap,
             cases_topic=self.cases,
             case_state_topic=self.case_state,
+            decision_state_topic=self.decision_state,
             matches_topic=self.matches,
             cases_dead_letter_topic=self.cases_dlt,
             matches_dead_letter_topic=self.matches_dlt,
@@ -231,6 +238,7 @@ class Stack:
             "RAREMATCH_KAFKA_BOOTSTRAP": self.bootstrap,
             "RAREMATCH_CASES_TOPIC": self.cases,
             "RAREMATCH_CASE_STATE_TOPIC": self.case_state,
+            "RAREMATCH_DECISION_STATE_TOPIC": self.decision_state,
             "RAREMATCH_MATCHES_TOPIC": self.matches,
             "RAREMATCH_CASES_DEAD_LETTER_TOPIC": self.cases_dlt,
             "RAREMATCH_MATCHES_DEAD_LETTER_TOPIC": self.matches_dlt,

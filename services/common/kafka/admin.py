@@ -17,7 +17,7 @@ from rarematch.common.kafka.security import (
 from rarematch.common.kafka.sizing import TOPIC_MAX_MESSAGE_BYTES
 from rarematch.common.settings import KafkaSettings
 
-__all__ = ["ensure_topics"]
+__all__ = ["TopicsMisconfigured", "ensure_topics"]
 
 
 def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[str] = ()) -> None:
@@ -30,6 +30,7 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
     wanted = {
         settings.cases_topic: settings.topic_partitions,
         settings.case_state_topic: settings.topic_partitions,
+        settings.decision_state_topic: settings.topic_partitions,
         settings.matches_topic: settings.topic_partitions,
         settings.cases_dead_letter_topic: 1,
         settings.matches_dead_letter_topic: 1,
@@ -47,12 +48,42 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):
             with suppress(TopicAlreadyExistsError):  # another instance created it first
-                compacted = name == settings.case_state_topic
+                compacted = name in {settings.case_state_topic, settings.decision_state_topic}
                 admin.create_topics(
                     [_new_topic(name, wanted[name], settings.topic_replication, compacted)]
                 )
+        co_partitioned = [
+            settings.cases_topic,
+            settings.case_state_topic,
+            settings.decision_state_topic,
+        ]
+        _check_co_partitioned(
+            admin,
+            {name: settings.topic_partitions for name in co_partitioned if name in missing},
+            [name for name in co_partitioned if name not in missing],
+        )
     finally:
         admin.close()
+
+
+class TopicsMisconfigured(RuntimeError):
+    """Existing topics the services cannot use as they are."""
+
+
+def _check_co_partitioned(
+    admin: KafkaAdminClient, created: dict[str, int], existing: list[str]
+) -> None:
+    """A case's state is written to its case's partition number, and a partition's state is
+    restored by number: the topics must have the same count of partitions."""
+    described = admin.describe_topics(existing) if existing else []
+    counts = {**created, **{t["name"]: len(t["partitions"]) for t in described}}
+    if len(set(counts.values())) > 1:
+        found = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        raise TopicsMisconfigured(
+            f"the case, case-state and decision-state topics must have the same number of "
+            f"partitions ({found}); add partitions to the smaller ones with kafka-topics.sh "
+            "--alter, or point RAREMATCH_*_TOPIC at new topics"
+        )
 
 
 def _new_topic(name: str, partitions: int, replication: int, compacted: bool) -> NewTopic:

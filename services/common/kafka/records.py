@@ -32,6 +32,8 @@ class Inbound:
 class Outbound:
     topic: str
     record: WireRecord
+    partition: int | None = None
+    """None: by key (the producer's partitioner); state records name their case's partition."""
 
 
 class RecordRejected(Exception):

@@ -7,6 +7,9 @@ Per batch, in this order:
    an output over the producer's limit dead-letters its input (`output_too_large`);
 4. send everything, then `flush()` and check that every send was acknowledged (acks=all);
 5. only then commit the offsets of the batch.
+A transactional loop (the eligibility service) does 4 and 5 in one Kafka transaction instead:
+the records and the batch's offsets commit together or not at all (exactly once for readers
+with `isolation_level=read_committed`), and the handler's local state follows the outcome.
 Any other error in a handler is retried with backoff a few times, then the record is
 dead-lettered (`handler_failed`, with the exception type), so one record can never stop the
 service. A transport error (Kafka, and what a service declares, such as its database)
@@ -23,12 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     CommitFailedError,
     FencedInstanceIdError,
     IllegalGenerationError,
+    InvalidProducerEpochError,
     KafkaError,
+    ProducerFencedError,
     RebalanceInProgressError,
+    TransactionalIdAuthorizationFailedError,
     UnknownMemberIdError,
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -42,7 +49,15 @@ from rarematch.common.kafka.sizing import MAX_RECORD_BYTES, record_bytes
 from rarematch.common.kafka.topics import Topic
 from rarematch.common.logging import bind_record, get_logger, unbind_record
 
-__all__ = ["RECONNECT", "DeliveryFailed", "Handler", "KafkaLoop", "broker_connected", "connect"]
+__all__ = [
+    "RECONNECT",
+    "DeliveryFailed",
+    "Handler",
+    "KafkaLoop",
+    "Transaction",
+    "broker_connected",
+    "connect",
+]
 
 _REBALANCED = (
     CommitFailedError,
@@ -57,6 +72,14 @@ BatchHandler = Callable[[list[tuple[Envelope, Inbound]]], Sequence[Outbound]]
 Tick = Callable[[], Sequence[Outbound]]
 """Periodic work between polls (digests); its records are produced before the next commit."""
 T = TypeVar("T")
+
+_FENCED = (
+    FencedInstanceIdError,
+    ProducerFencedError,
+    InvalidProducerEpochError,
+    TransactionalIdAuthorizationFailedError,
+)
+"""Another process holds this instance's identity (or it may not use it): stop, never retry."""
 
 
 class DeliveryFailed(RuntimeError):
@@ -74,7 +97,12 @@ class Consumer(Protocol):
 
 class Producer(Protocol):
     def send(
-        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., headers: Any = ...
+        self,
+        topic: str,
+        value: bytes | None = ...,
+        key: bytes | None = ...,
+        headers: Any = ...,
+        partition: int | None = ...,
     ) -> Any: ...
     def flush(self, timeout: float | None = ...) -> None: ...
     def close(self, timeout: float | None = ...) -> None: ...
@@ -96,17 +124,24 @@ def connect(
     client_id: str,
     group_instance_id: str | None = None,
     security: Mapping[str, Any] | None = None,
+    *,
+    transactional_id: str | None = None,
+    listener: ConsumerRebalanceListener | None = None,
+    isolation_level: str = "read_committed",
 ) -> tuple[Consumer, Producer]:
     """A manually committing consumer in `group_id` and an idempotent acks=all producer.
 
     With `group_instance_id` the consumer is a static member (KIP-345): a restart under the
     same id takes its partitions back at once, without waiting for a rebalance.
     `security`: the clients' `client_security(settings)` (TLS, SASL); none is PLAINTEXT.
+    With `transactional_id` the producer is transactional and initialised (which fences and
+    aborts what an earlier process under the same id left open); `listener` hears about
+    partitions assigned and revoked. Consumers read committed records only by default.
     """
     secure = dict(security or {})
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
+        isolation_level=isolation_level,
         group_id=group_id,
         group_instance_id=group_instance_id,
         client_id=client_id,
@@ -119,10 +154,13 @@ def connect(
         **RECONNECT,
         **secure,
     )
+    consumer.subscribe([topic], listener=listener)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
         acks="all",
+        transactional_id=transactional_id,
+        compression_type="zstd",
         linger_ms=5,
         batch_size=256 * 1024,
         max_request_size=MAX_RECORD_BYTES,
@@ -130,6 +168,8 @@ def connect(
         **RECONNECT,
         **secure,
     )
+    if transactional_id is not None:
+        producer.init_transactions()
     return consumer, producer
 
 
@@ -161,6 +201,8 @@ class KafkaLoop:
     health: Health = field(default_factory=Health)
     connection_check_s: float = 0.5
     abandoned_pause_max_s: float = 1.0
+    transaction: Transaction | None = None
+    """Set: records and offsets commit in one Kafka transaction, reported to its hooks."""
     _connection: _Connection = field(default_factory=lambda: _Connection())
     _batch_start: dict[Any, int] = field(default_factory=dict)
 
@@ -274,7 +316,8 @@ class KafkaLoop:
 
     def run_once(self) -> int:
         """Process one polled batch end to end; return how many records it held."""
-        batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+        busy = self.transaction is not None and self.transaction.busy()
+        batch = self.consumer.poll(timeout_ms=0 if busy else self.poll_timeout_ms)
         self._batch_start = {
             partition: records[0].offset for partition, records in batch.items() if records
         }
@@ -288,10 +331,13 @@ class KafkaLoop:
         unbind_record()
         if self.tick is not None:
             outbound.extend(self.tick())
-        if outbound or offsets:
-            self._deliver(outbound)
-        if offsets:
-            self._commit(offsets)
+        if self.transaction is not None:
+            self._transact(self.transaction, outbound, offsets)
+        else:
+            if outbound or offsets:
+                self._deliver(outbound)
+            if offsets:
+                self._commit(offsets)
         self._batch_start = {}
         return sum(len(records) for records in batch.values())
 
@@ -305,10 +351,11 @@ class KafkaLoop:
                 try:
                     self.run_once()
                     failures = 0
-                except FencedInstanceIdError:
+                except _FENCED as error:
                     log.error(
                         "instance_fenced",
                         source=self.source.name,
+                        error_type=type(error).__name__,
                         hint="another process joined the group under this instance id: "
                         f"give each its own RAREMATCH_{self.service.upper()}_INSTANCE_ID",
                     )
@@ -328,6 +375,8 @@ class KafkaLoop:
     def _abandon_batch(self, error: BaseException, failures: int) -> None:
         """Rewind to the uncommitted batch so it is polled again (at least once, in order)."""
         unbind_record()
+        if self.transaction is not None:
+            self._abort(self.transaction)
         rewound = 0
         for partition, offset in self._batch_start.items():
             try:
@@ -379,6 +428,35 @@ class KafkaLoop:
                 error=type(error).__name__,
             )
 
+    def _transact(
+        self,
+        transaction: Transaction,
+        outbound: list[Outbound],
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        """Records and offsets in one transaction; then local state may take the writes."""
+        if not outbound and not offsets:
+            transaction.committed()
+            return
+        producer: Any = self.producer
+        producer.begin_transaction()
+        self._deliver(outbound)
+        if offsets:
+            group: Any = self.consumer
+            producer.send_offsets_to_transaction(offsets, group.group_metadata())
+        producer.commit_transaction()
+        transaction.committed()
+
+    def _abort(self, transaction: Transaction) -> None:
+        transaction.abandoned()
+        producer: Any = self.producer
+        try:
+            producer.abort_transaction()
+        except _FENCED:
+            raise
+        except Exception as error:  # none open, or the broker is away: it times out there
+            get_logger().debug("abort_skipped", error_type=type(error).__name__)
+
     def _deliver(self, outbound: list[Outbound]) -> None:
         futures = [
             self.producer.send(
@@ -386,6 +464,7 @@ class KafkaLoop:
                 value=out.record.value,
                 key=out.record.key,
                 headers=list(out.record.headers),
+                partition=out.partition,
             )
             for out in outbound
         ]
@@ -403,6 +482,19 @@ class KafkaLoop:
         get_logger().warning("dead_lettered", reason=reason, error=error)
         extra = (("dlq_exception", error_type),) if error_type else ()
         return dead_letter(inbound, reason, error, self.dead_letter_topic, self.service, extra)
+
+
+class Transaction(Protocol):
+    """What a transactional handler is told, and asked, by the loop."""
+
+    def committed(self) -> None:
+        """The batch's records and offsets are committed: local state may take its writes."""
+
+    def abandoned(self) -> None:
+        """The batch was aborted: forget its writes, it will be handled again."""
+
+    def busy(self) -> bool:
+        """Whether work is waiting between batches (the loop then polls without waiting)."""
 
 
 @dataclass

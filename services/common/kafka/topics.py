@@ -29,6 +29,9 @@ class Topics:
     cases: Topic
     case_state: Topic
     """Compacted: the latest valid case of each active case id; a withdrawal is a tombstone."""
+    decision_state: Topic
+    """Compacted changelog: the open decisions last published per case, and per partition
+    the catalogue its cases are matched with (reserved keys, see eligibility.state)."""
     matches: Topic
     cases_dead_letter: Topic
     matches_dead_letter: Topic
@@ -40,6 +43,7 @@ class Topics:
                 settings.cases_topic, frozenset({CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN})
             ),
             case_state=Topic(settings.case_state_topic, frozenset({CASE_SUBMITTED, CASE_UPDATED})),
+            decision_state=Topic(settings.decision_state_topic, frozenset()),
             matches=Topic(settings.matches_topic, frozenset({MATCH_DECIDED})),
             cases_dead_letter=Topic(settings.cases_dead_letter_topic, frozenset()),
             matches_dead_letter=Topic(settings.matches_dead_letter_topic, frozenset()),

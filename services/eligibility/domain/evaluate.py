@@ -36,6 +36,7 @@ __all__ = [
     "compile_rules",
     "decide",
     "decide_program",
+    "decide_programs",
     "evaluate",
     "evaluate_candidates",
     "program_rulesets",
@@ -129,9 +130,19 @@ def decide_program(
     case: Case, program: Program, rules: CompiledRules, now: datetime
 ) -> MatchDecided:
     """The decision for one program (closed or not): for program tests and explanations."""
-    compiled = [rules.compiled[program.id]]
-    [decision] = _decide_all(case, compiled, case_fact(case, rules.oncotree), rules, now)
+    [decision] = decide_programs(case, [program.id], rules, now)
     return decision
+
+
+def decide_programs(
+    case: Case, program_ids: Iterable[str], rules: CompiledRules, now: datetime
+) -> list[MatchDecided]:
+    """Decisions of any outcome for the given programs, each from its full ruleset (a
+    re-match after a rule edit, or naming the criterion a formerly open case now fails)."""
+    compiled = [rules.compiled[program_id] for program_id in program_ids]
+    if not compiled:
+        return []
+    return _decide_all(case, compiled, case_fact(case, rules.oncotree), rules, now)
 
 
 def _candidates(fact: dict[str, object], rules: CompiledRules) -> list[CompiledProgram]:

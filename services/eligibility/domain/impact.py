@@ -14,13 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from rarematch.common.contracts import Case, MatchDecided, Outcome
+from rarematch.common.contracts import Case, Outcome
 from rarematch.eligibility.domain.engine import EngineError
-from rarematch.eligibility.domain.evaluate import (
-    CompiledRules,
-    decide_program,
-    publishable_decisions,
-)
+from rarematch.eligibility.domain.evaluate import CompiledRules, publishable_decisions
 from rarematch.eligibility.domain.lifecycle import (
     Catalogue,
     Change,
@@ -28,6 +24,7 @@ from rarematch.eligibility.domain.lifecycle import (
     DecisionState,
     changes_for,
 )
+from rarematch.eligibility.domain.matching import changes_on_rematch
 
 __all__ = [
     "CaseImpact",
@@ -96,19 +93,14 @@ def stored_state(case: Case, rules: CompiledRules, now: datetime) -> DecisionSta
 def case_impact(
     case: Case, base: CompiledRules, proposed: CompiledRules, now: datetime
 ) -> CaseImpact:
-    """The changes the service would publish for `case` when `proposed` replaces `base`.
+    """The changes the service would publish for `case` when `proposed` replaces `base`: the
+    re-match of the programs whose content changed, as the service runs it after a reload.
 
     Raises EngineError when the engine refuses the case (the service dead-letters it)."""
     state = stored_state(case, base, now)
-    catalogue = Catalogue.of(proposed.programs)
-    decided: dict[str, MatchDecided] = {
-        d.program_id: d for d in publishable_decisions(case, proposed, now)
-    }
-    by_id = {p.id: p for p in proposed.programs}
-    for program_id in state.open:  # now ineligible: decide it to name the failing criterion
-        if program_id not in decided and program_id in catalogue.versions:
-            decided[program_id] = decide_program(case, by_id[program_id], proposed, now)
-    changes, after = changes_for(state, decided, catalogue)
+    before, after_catalogue = Catalogue.of(base.programs), Catalogue.of(proposed.programs)
+    programs = sorted(after_catalogue.changed_since(before), key=proposed.position.__getitem__)
+    changes, after = changes_on_rematch(case, state, proposed, after_catalogue, programs, now)
     changed = {c.program_id for c in changes}
     unchanged = [pid for pid in state.open if pid in after.open and pid not in changed]
     return CaseImpact(case.case_id, changes, unchanged)

@@ -86,6 +86,17 @@ class Catalogue:
             closed=frozenset(p.id for p in programs if p.status == "closed"),
         )
 
+    def changed_since(self, before: Catalogue) -> frozenset[str]:
+        """Open programs to re-evaluate when `before` is replaced by this catalogue: new,
+        reopened or edited. (Programs that closed or went away revoke without evaluation.)"""
+        return frozenset(
+            pid for pid, version in self.versions.items() if before.versions.get(pid) != version
+        )
+
+    def differs_from(self, before: Catalogue) -> bool:
+        """Whether any case may decide differently: a program changed, closed or went away."""
+        return bool(self.changed_since(before)) or not set(before.versions) <= set(self.versions)
+
 
 def program_version(program: Program) -> str:
     """Content hash of everything in a program file that can change a decision or its event."""
