@@ -108,8 +108,13 @@ def schemas_export(
     """Write the JSON Schemas of event bodies and program files (`--check`: drift, no writes)."""
     from rarematch.common.contracts.schemas import EVENT_SCHEMAS, render_schema
     from rarematch.eligibility.domain.criteria import Program
+    from rarematch.eligibility.domain.lifecycle import DecisionState
 
-    schemas: dict[str, type[BaseModel]] = {**EVENT_SCHEMAS, PROGRAM_SCHEMA: Program}
+    schemas: dict[str, type[BaseModel]] = {
+        **EVENT_SCHEMAS,
+        PROGRAM_SCHEMA: Program,
+        "decision-state.schema.json": DecisionState,
+    }
     stale = []
     for name, model in schemas.items():
         path, text = directory / name, render_schema(model)

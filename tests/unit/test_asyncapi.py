@@ -18,6 +18,7 @@ SCHEMA_FILES = {
     "../schemas/case.schema.json",
     "../schemas/case-withdrawn.schema.json",
     "../schemas/match-decided.schema.json",
+    "../schemas/decision-state.schema.json",
 }
 EVENT_TYPES = [
     contracts.CASE_SUBMITTED,

@@ -167,6 +167,10 @@ class TestDecide:
             "facts_to_collect": [],
             "rules_version": "sha256:abc",
             "decided_at": NOW,
+            "change": "new",
+            "previous_outcome": None,
+            "failing_criterion": None,
+            "program_version": "",
         }
 
     def test_a_criterion_both_met_and_not_met_is_an_engine_error(

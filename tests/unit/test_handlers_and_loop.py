@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -29,16 +28,13 @@ from rarematch.common.kafka.dead_letter import DLQ_HEADERS, dead_letter
 from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
 from rarematch.common.kafka.runner import KafkaLoop
 from rarematch.common.kafka.sizing import record_bytes
-from rarematch.common.kafka.topics import Topic
-from rarematch.eligibility.domain.evaluate import CompiledRules
+from rarematch.common.kafka.topics import Topic, Topics
+from rarematch.common.settings import KafkaSettings
+from rarematch.eligibility.domain.evaluate import CompiledRules, publishable_decisions
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
-from rarematch.eligibility.handlers import (
-    EVENT_SOURCE,
-    handle_case_event,
-    on_case,
-    reject_unknown_codes,
-)
+from rarematch.eligibility.handlers import EVENT_SOURCE, Eligibility, reject_unknown_codes
 from rarematch.eligibility.rulebook.store import RuleStore, load_rules
+from rarematch.eligibility.state import LocalState, PartitionState
 from tests.builders import (
     TEST_SOURCE,
     header,
@@ -52,6 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
 CASES_TOPIC = "rarematch.cases"
 MATCHES_TOPIC = "rarematch.matches"
 CASE_STATE_TOPIC = "rarematch.case-state"
+DECISION_STATE_TOPIC = "rarematch.decision-state"
 DLT = "rarematch.cases.DLT"
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
@@ -63,19 +60,36 @@ def rules() -> Iterator[CompiledRules]:
     compiled.engine.close()
 
 
+def empty_partitions(partitions: Any) -> dict[int, PartitionState]:
+    return {partition: PartitionState() for partition in partitions}
+
+
 @pytest.fixture
-def loop(rules: CompiledRules) -> KafkaLoop:
-    """Wired as bootstrap wires it, minus Kafka: rules leased from a RuleStore."""
-    handler = functools.partial(
-        handle_case_event,
+def eligibility(rules: CompiledRules) -> Eligibility:
+    """Wired as bootstrap wires it, minus Kafka: rules leased from a RuleStore, and partitions
+    restored empty."""
+    return Eligibility(
         rules=RuleStore(rules).use,
+        state=LocalState(),
+        topics=Topics.from_settings(KafkaSettings()),
         now=lambda: NOW,
-        matches_topic=MATCHES_TOPIC,
-        case_state_topic=CASE_STATE_TOPIC,
+        restore=empty_partitions,
     )
+
+
+@pytest.fixture
+def loop(eligibility: Eligibility) -> KafkaLoop:
     source = Topic(CASES_TOPIC, frozenset({CASE_SUBMITTED, CASE_UPDATED, CASE_WITHDRAWN}))
     # process() never touches the consumer or producer
-    return KafkaLoop("eligibility", source, DLT, handler, consumer=None, producer=None)  # type: ignore[arg-type]
+    return KafkaLoop(
+        "eligibility",
+        source,
+        DLT,
+        eligibility.handle,
+        consumer=None,  # type: ignore[arg-type]
+        producer=None,  # type: ignore[arg-type]
+        transaction=eligibility,
+    )
 
 
 def sample(name: str) -> Case:
@@ -83,11 +97,13 @@ def sample(name: str) -> Case:
 
 
 def match_outputs(out: list[Outbound]) -> list[Outbound]:
-    """The match events of one case event; its case-state record comes last, after them."""
+    """The match events of one case event: first, then its state records."""
     assert out
-    assert out[-1].topic == CASE_STATE_TOPIC
-    assert all(record.topic == MATCHES_TOPIC for record in out[:-1])
-    return out[:-1]
+    topics = [record.topic for record in out]
+    assert topics[-1] == CASE_STATE_TOPIC
+    states = [t for t in topics if t != MATCHES_TOPIC]
+    assert states in ([CASE_STATE_TOPIC], [DECISION_STATE_TOPIC, CASE_STATE_TOPIC])
+    return out[: len(out) - len(states)]
 
 
 def matches(out: list[Outbound]) -> list[MatchDecided]:
@@ -155,7 +171,7 @@ def test_a_valid_case_becomes_its_case_state_under_its_own_event(
 def test_a_withdrawal_writes_a_tombstone_to_the_case_state(loop: KafkaLoop) -> None:
     body = CaseWithdrawn(case_id="case-sarc-0001", reason="consent_withdrawn")
     record = encode(CASE_WITHDRAWN, body, key=body.case_id, source=TEST_SOURCE)
-    [tombstone] = loop.process(inbound(record))
+    [tombstone] = loop.process(inbound(record))  # nothing was open: nothing to revoke
     assert tombstone.topic == CASE_STATE_TOPIC
     assert tombstone.record.key == b"case-sarc-0001"
     assert tombstone.record.value is None
@@ -167,8 +183,8 @@ def test_a_case_the_service_rejects_leaves_the_case_state_alone(loop: KafkaLoop)
     assert dead.topic == DLT
 
 
-def test_on_case_filters_out_ineligible(rules: CompiledRules) -> None:
-    decided = on_case(sample("sarcoma-synovial-hla-a0201"), rules, NOW)
+def test_publishable_decisions_leave_out_ineligible(rules: CompiledRules) -> None:
+    decided = publishable_decisions(sample("sarcoma-synovial-hla-a0201"), rules, NOW)
     assert [(d.program_id, d.outcome) for d in decided] == [
         ("ISRCTN16699730", Outcome.NEEDS_INFO),
         ("NCT02576431", Outcome.NEEDS_INFO),
@@ -247,7 +263,11 @@ def test_the_loop_goes_on_after_a_dead_letter(loop: KafkaLoop) -> None:
     bad = inbound(WireRecord(b"k", b"{", valid_record().headers), offset=1)
     good = inbound(valid_record(), offset=2)
     assert [o.topic for o in loop.process(bad)] == [DLT]
-    assert {o.topic for o in loop.process(good)} == {MATCHES_TOPIC, CASE_STATE_TOPIC}
+    assert {o.topic for o in loop.process(good)} == {
+        MATCHES_TOPIC,
+        DECISION_STATE_TOPIC,
+        CASE_STATE_TOPIC,
+    }
 
 
 def test_redead_lettering_replaces_old_dlq_headers() -> None:

@@ -37,7 +37,14 @@ class FakeProducer:
         self.flushed = 0
         self._fail = fail
 
-    def send(self, topic: str, value: bytes | None = None, key: Any = None, headers: Any = None):
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: Any = None,
+        headers: Any = None,
+        partition: int | None = None,
+    ):
         self.sent.append((topic, value))
         self.records.append((topic, WireRecord(key, value, tuple(headers or ()))))
         return FakeFuture(RuntimeError("not acknowledged") if self._fail else None)
@@ -197,7 +204,14 @@ class FlakyProducer(FakeProducer):
         super().__init__()
         self.failures = failures
 
-    def send(self, topic: str, value: bytes | None = None, key: Any = None, headers: Any = None):
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: Any = None,
+        headers: Any = None,
+        partition: int | None = None,
+    ):
         self.sent.append((topic, value))
         self.records.append((topic, WireRecord(key, value, tuple(headers or ()))))
         down = self.failures > 0
