@@ -104,7 +104,7 @@ class Dispatcher:
 
     def _deliveries(self, decision: MatchDecided, routing: Routing) -> list[Delivery]:
         """What a decision owes; a revocation only to the routes that were sent an alert."""
-        if decision.outcome is not Outcome.REVOKED:
+        if decision.outcome != Outcome.REVOKED:
             return deliveries_for(decision, routing)
         prefix = alert_prefix(decision.case_id, decision.program_id)
         alerted = {
