@@ -76,7 +76,7 @@ KAFKA_DISCONNECTS = Counter(
 NOTIFICATIONS = Counter(
     "rarematch_notifications_total",
     "Notification delivery attempts by channel and result "
-    "(sent, failed, retried, dead_lettered, deduplicated)",
+    "(sent, failed, retried, dead_lettered, deduplicated, revocation_skipped)",
     ["channel", "result"],
 )
 DELIVERY_SECONDS = Histogram(

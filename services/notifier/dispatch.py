@@ -22,14 +22,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rarematch.common import metrics
-from rarematch.common.contracts import MatchDecided
+from rarematch.common.contracts import MatchDecided, Outcome
 from rarematch.common.contracts.cloudevents import Envelope, WireRecord
 from rarematch.common.kafka.dead_letter import dead_letter
 from rarematch.common.kafka.records import Inbound, Outbound
 from rarematch.common.logging import get_logger
 from rarematch.notifier.adapters.retry import deliver_with_retry
 from rarematch.notifier.domain.claims import Instance, new_epoch
-from rarematch.notifier.domain.delivery import Delivery, alert_key, deliveries_for
+from rarematch.notifier.domain.delivery import (
+    Delivery,
+    alert_key,
+    alert_prefix,
+    alerted_route,
+    deliveries_for,
+    revocation_deliveries,
+)
 from rarematch.notifier.domain.render import render_decision, render_digest
 from rarematch.notifier.domain.routing import Routing
 from rarematch.notifier.ports import Channel, DeliveryError, DigestEntry, Notification, Store
@@ -84,7 +91,7 @@ class Dispatcher:
         immediate: dict[str, tuple[Delivery, Inbound]] = {}
         for envelope, inbound in batch:
             assert isinstance(envelope.body, MatchDecided)
-            for delivery in deliveries_for(envelope.body, routing):
+            for delivery in self._deliveries(envelope.body, routing):
                 if routing.routes[delivery.route].mode == "digest":
                     self._queue_for_digest(delivery)
                 else:
@@ -94,6 +101,28 @@ class Dispatcher:
             for delivery, inbound in immediate.values()
         ]
         return [letter for future in futures if (letter := future.result()) is not None]
+
+    def _deliveries(self, decision: MatchDecided, routing: Routing) -> list[Delivery]:
+        """What a decision owes; a revocation only to the routes that were sent an alert."""
+        if decision.outcome != Outcome.REVOKED:
+            return deliveries_for(decision, routing)
+        prefix = alert_prefix(decision.case_id, decision.program_id)
+        alerted = {
+            route
+            for key in self.store.sent_keys(prefix)
+            if (route := alerted_route(key, prefix)) is not None
+        }
+        deliveries = revocation_deliveries(decision, alerted, routing)
+        if not deliveries:
+            metrics.NOTIFICATIONS.labels("none", "revocation_skipped").inc()
+            get_logger().info(
+                "revocation_skipped",
+                case_id=decision.case_id,
+                program_id=decision.program_id,
+                change=decision.change.value,
+                alerted_routes=sorted(alerted),
+            )
+        return deliveries
 
     def flush_digests(self) -> list[Outbound]:
         """Send every digest whose window has passed; return dead letters for failed ones."""

@@ -94,6 +94,10 @@ class Store(Protocol):
         """Drop an unfinished claim (delivery dead-lettered), so a replay can send it."""
         ...
 
+    def sent_keys(self, prefix: str) -> list[str]:
+        """Keys marked sent that start with `prefix` (an alert prefix: case id, program id)."""
+        ...
+
     def add_digest_entry(self, route: str, entry: DigestEntry) -> bool:
         """Queue an entry for a digest route; False if that key is already queued."""
         ...

@@ -268,3 +268,41 @@ def test_two_instances_on_postgresql_alert_once_per_match(
     subjects = sorted(m["Subject"] for m in mail.messages)
     assert len(subjects) == 24, f"{len(subjects)} alerts for 24 matches"
     assert len(set(subjects)) == 24
+
+
+def test_revocations_follow_sent_alerts_only_and_respect_on_revoked(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # `quiet` is the default route: routing the revocations by their own (empty) routes would
+    # send them there; they must go to `team` only, which was alerted.
+    routing = (
+        "default_route: quiet\nroutes:\n"
+        "  team:\n    email: [team@coordinators.example.org]\n"
+        "  quiet:\n    email: [quiet@coordinators.example.org]\n    on_revoked: false\n"
+    )
+
+    def changed(case_id: str, routes: list[str], **update: str) -> MatchDecided:
+        body = decision(case_id).model_dump(mode="json") | {"routes": routes} | update
+        return MatchDecided.model_validate(body)
+
+    gone = {"outcome": "revoked", "previous_outcome": "eligible", "criteria": []}
+    with catch_mail() as mail:
+        settings = settings_for(kafka_bootstrap, rules_dir(tmp_path, routing), mail.port)
+        alerted = changed("case-rev-1", ["team", "quiet"])
+        removed = {"change": "program_removed", "program_title": "NCT04044768"}
+        revoked = changed("case-rev-1", [], **gone, **removed)
+        never_alerted = changed("case-rev-2", ["team", "quiet"], **gone, change="case_withdrawn")
+        publish(settings, [alerted])
+        with notifier(settings):
+            mail.wait_for(2, 30)  # team and quiet
+            publish(settings, [never_alerted, revoked])
+            emails = mail.wait_for(3, 30)
+            wait_until(lambda: settled_all(settings), 30, "the notifier committed every match")
+        assert len(mail.messages) == 3
+    last = emails[-1]
+    assert "team@coordinators.example.org" in str(last["To"])
+    assert "case-rev-1" in str(last["Subject"])
+    assert "no longer eligible" in str(last["Subject"])
+    text = email_text(last)
+    assert "the program was removed from the rules" in text
+    assert "It was: eligible." in text

@@ -335,3 +335,18 @@ def test_postgres_store_reconnects_after_the_server_drops_it(postgres_url: str) 
         store.complete(KEY, T0)  # ...and the next call reconnects
         assert store.completed(KEY)
         store.close()
+
+
+# alerts sent, by case and program (where revocations go)
+
+
+def test_sent_keys_are_found_by_exact_prefix_across_a_restart(open_new: OpenStore) -> None:
+    store = open_new()
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    for key in ("c|P1|eligible|t|email", "c|P10|eligible|t|email", "c|P1|x%_|t|email"):
+        store.complete(key, at)
+    assert store.claim("c|P1|needs_info|t|email", A, at, 5)  # pending: not sent
+    store.close()
+    reopened = open_new()
+    assert reopened.sent_keys("c|P1|") == ["c|P1|eligible|t|email", "c|P1|x%_|t|email"]
+    assert reopened.sent_keys("c|P2|") == []

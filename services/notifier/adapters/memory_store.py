@@ -52,6 +52,10 @@ class MemoryStore:
         with self._lock:
             self._claims.pop(key, None)
 
+    def sent_keys(self, prefix: str) -> list[str]:
+        with self._lock:
+            return sorted(key for key in self._sent if key.startswith(prefix))
+
     def add_digest_entry(self, route: str, entry: DigestEntry) -> bool:
         with self._lock:
             entries = self._digests.setdefault(route, {})

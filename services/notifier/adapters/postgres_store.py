@@ -146,6 +146,15 @@ class PostgresStore:
     def release(self, key: str) -> None:
         self._run("DELETE FROM notifier_claims WHERE key = %s AND status = 'pending'", (key,))
 
+    def sent_keys(self, prefix: str) -> list[str]:
+        # left(): exact prefix, no LIKE wildcards to escape
+        rows = self._run(
+            "SELECT key FROM notifier_claims WHERE left(key, %s) = %s AND status = 'sent'"
+            ' ORDER BY key COLLATE "C"',
+            (len(prefix), prefix),
+        )
+        return [key for (key,) in rows]
+
     def add_digest_entry(self, route: str, entry: DigestEntry) -> bool:
         inserted = self._run(
             "INSERT INTO notifier_digest_entries (route, key, body, created_at)"

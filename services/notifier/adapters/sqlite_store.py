@@ -157,6 +157,15 @@ class SqliteStore:
     def release(self, key: str) -> None:
         self._write("DELETE FROM notifier_claims WHERE key = ? AND status = 'pending'", (key,))
 
+    def sent_keys(self, prefix: str) -> list[str]:
+        # a range on the primary key: exact, uses its index (LIKE folds case and needs escapes)
+        rows = self._rows(
+            "SELECT key FROM notifier_claims WHERE key >= ? AND key < ? AND status = 'sent'"
+            " ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [key for (key,) in rows if key.startswith(prefix)]
+
     def add_digest_entry(self, route: str, entry: DigestEntry) -> bool:
         return self._write(
             "INSERT INTO notifier_digest_entries (route, key, body, created_at)"

@@ -25,10 +25,23 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from rarematch.common.contracts import CriterionResult, CriterionStatus, MatchDecided, Outcome
+from rarematch.common.contracts import (
+    ChangeReason,
+    CriterionResult,
+    CriterionStatus,
+    MatchDecided,
+    Outcome,
+)
 from rarematch.notifier.ports import Notification
 
-__all__ = ["OUTCOME_LABELS", "markdown_text", "one_line", "render_decision", "render_digest"]
+__all__ = [
+    "OUTCOME_LABELS",
+    "change_note",
+    "markdown_text",
+    "one_line",
+    "render_decision",
+    "render_digest",
+]
 
 OUTCOME_LABELS = {
     Outcome.ELIGIBLE: "eligible",
@@ -65,6 +78,34 @@ def markdown_text(value: object) -> str:
     return "".join(_ENTITIES.get(char, char) for char in text)
 
 
+_WHY_REVOKED = {
+    ChangeReason.CASE_WITHDRAWN: "the case was withdrawn",
+    ChangeReason.PROGRAM_CLOSED: "the program is closed",
+    ChangeReason.PROGRAM_REMOVED: "the program was removed from the rules",
+}
+
+
+def change_note(decision: MatchDecided) -> str | None:
+    """Plain text: why a revoked or changed decision was published, and what it was before."""
+    before = OUTCOME_LABELS[decision.previous_outcome] if decision.previous_outcome else "unknown"
+    if decision.outcome is Outcome.REVOKED:
+        if decision.change is ChangeReason.FAILS_CRITERION:
+            failing = next(
+                (c for c in decision.criteria if c.criterion_id == decision.failing_criterion),
+                None,
+            )
+            what = decision.failing_criterion or "a criterion"
+            why = f"it now fails criterion {what}" + (f": {failing.text}" if failing else "")
+        else:
+            why = _WHY_REVOKED.get(decision.change, decision.change.value.replace("_", " "))
+        return f"The case no longer qualifies: {why}. It was: {before}."
+    if decision.change is ChangeReason.OUTCOME_CHANGED:
+        return f"Changed: it was {before}."
+    if decision.change is ChangeReason.FACTS_CHANGED:
+        return f"Changed: the facts to collect differ (it was {before} already)."
+    return None
+
+
 def status_label(result: CriterionResult) -> str:
     """What a coordinator reads: an exclusion that is met excludes; one not met is clear."""
     return STATUS_LABELS.get((result.section, result.status), "unknown")
@@ -79,6 +120,7 @@ def render_decision(
         "outcome_label": OUTCOME_LABELS[decision.outcome],
         "label": status_label,
         "case_url": url,
+        "change_note": change_note(decision),
     }
     return Notification(
         message_id=message_id,

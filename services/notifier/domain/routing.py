@@ -7,18 +7,20 @@ country, then to the default route. Each route takes only the outcomes it asked 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
 
-from rarematch.common.contracts import MatchDecided, Outcome
+from rarematch.common.contracts import ChangeReason, MatchDecided, Outcome
 
 __all__ = [
     "AppriseTarget",
     "Route",
     "Routing",
     "WebhookTarget",
+    "revocation_routes",
     "routes_for",
 ]
 
@@ -73,6 +75,14 @@ class Route(_Model):
     email: list[EmailStr] = Field(default_factory=list, description="Recipients")
     webhook: WebhookTarget | None = None
     apprise: AppriseTarget | None = None
+    on_revoked: bool = Field(
+        default=True,
+        description="Alert when a decision this route was alerted about is revoked",
+    )
+    on_changed: bool = Field(
+        default=True,
+        description="Alert when an alerted decision changes (other outcome, other facts)",
+    )
 
     @model_validator(mode="after")
     def _has_a_channel(self) -> Route:
@@ -132,4 +142,23 @@ def routes_for(decision: MatchDecided, routing: Routing) -> list[str]:
     if not names:
         names = [routing.default_route]
     unique = list(dict.fromkeys(names))
-    return [name for name in unique if decision.outcome in routing.routes[name].outcomes]
+    changed = decision.change in (ChangeReason.OUTCOME_CHANGED, ChangeReason.FACTS_CHANGED)
+    return [
+        name
+        for name in unique
+        if decision.outcome in routing.routes[name].outcomes
+        and (routing.routes[name].on_changed or not changed)
+    ]
+
+
+def revocation_routes(alerted: Iterable[str], routing: Routing) -> list[str]:
+    """Routes a revocation goes to: those that were sent an alert for the case and program
+    (`alerted`, from the store) and are still defined with `on_revoked` (the revoked event's
+    own routes may be gone with its program, so they are not used)."""
+    return sorted(
+        name
+        for name in set(alerted)
+        if name in routing.routes
+        and routing.routes[name].on_revoked
+        and Outcome.REVOKED in routing.routes[name].outcomes
+    )
