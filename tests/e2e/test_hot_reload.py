@@ -53,6 +53,8 @@ def live(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[EligibilitySett
     settings = EligibilitySettings(
         kafka_bootstrap=kafka_bootstrap,
         cases_topic=f"r{run}.cases",
+        case_state_topic=f"r{run}.case-state",
+        decision_state_topic=f"r{run}.decision-state",
         matches_topic=f"r{run}.matches",
         cases_dead_letter_topic=f"r{run}.cases.DLT",
         matches_dead_letter_topic=f"r{run}.matches.DLT",
