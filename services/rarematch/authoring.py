@@ -290,11 +290,19 @@ def impact_command(
         Path, typer.Argument(metavar="PROPOSED_RULES", help="The proposed rules directory")
     ],
     cases: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--cases", help="Active cases: a .jsonl file, one case event body (JSON) per line"
         ),
-    ],
+    ] = None,
+    from_topic: Annotated[
+        bool,
+        typer.Option(
+            "--from-topic",
+            help="Active cases from the case-state topic (RAREMATCH_KAFKA_BOOTSTRAP, "
+            "RAREMATCH_CASE_STATE_TOPIC and the Kafka security settings)",
+        ),
+    ] = False,
     base: Annotated[
         Path, typer.Option("--base", help="The rules directory the service runs now")
     ] = Path("rules"),
@@ -303,15 +311,18 @@ def impact_command(
     """Preview what the service would publish after reloading PROPOSED rules: per program, the
     cases newly eligible, newly needs_info, revoked, changed (outcome or facts to collect) and
     unchanged (case ids only). Exit 0 when nothing changes, 1 when anything does, 2 when the
-    rules or the cases do not load. Cases come from a file; reading the active cases from the
-    case-state topic (--from-topic) is not available yet."""
+    rules or the cases do not load. Cases come from a file (--cases) or, read as the service
+    restores them, from the compacted case-state topic (--from-topic)."""
+    if (cases is None) == (not from_topic):
+        _fail("give --cases FILE.jsonl or --from-topic (one of them)", IMPACT_INVALID)
+    lines = _file_lines(cases) if cases is not None else _topic_lines()
     now = datetime.now(UTC)
     oncotree = bundled_oncotree()  # the service's load_rules: validate, then compile
     with (
         _compiled(validate(base, oncotree), output, IMPACT_INVALID) as base_rules,
         _compiled(validate(proposed, oncotree), output, IMPACT_INVALID) as proposed_rules,
     ):
-        active, skipped = _read_cases(cases, base_rules)
+        active, skipped = _read_cases(lines, base_rules)
         result = impact(active, base_rules, proposed_rules, now)
     for case_id, why in result.rejected:
         skipped.append(f"case {case_id}: the engine refused it ({why}); not compared")
@@ -325,27 +336,60 @@ def impact_command(
         raise typer.Exit(IMPACT_CHANGES)
 
 
-def _read_cases(path: Path, rules: CompiledRules) -> tuple[list[Case], list[str]]:
-    """Valid cases of a .jsonl file, read as the service reads case events; a later line with
-    the same case id replaces an earlier one (the latest version is the active case). A bad
-    line is reported as file:line and skipped; no valid case at all is an error."""
+def _file_lines(path: Path) -> tuple[str, list[tuple[str, bytes]]]:
     try:
         lines = path.read_bytes().splitlines()
     except OSError as unreadable:
         _fail(f"{path}: {unreadable.strerror}", IMPACT_INVALID)
+    return str(path), [(f"{path}:{n}", line) for n, line in enumerate(lines, start=1)]
+
+
+def _topic_lines() -> tuple[str, list[tuple[str, bytes]]]:
+    """The active cases of the case-state topic, with the service's own settings and reader."""
+    from rarematch.common.kafka.security import client_security
+    from rarematch.common.settings import EligibilitySettings, SettingsError, load_settings
+    from rarematch.eligibility.adapters.changelog import active_cases
+
+    try:
+        settings = load_settings(EligibilitySettings)
+    except SettingsError as error:
+        _fail("; ".join(error.problems), IMPACT_INVALID)
+    topic = settings.case_state_topic
+    try:
+        cases = active_cases(
+            settings.kafka_bootstrap,
+            client_security(settings),
+            topic,
+            settings.decision_state_topic,
+        )
+    except Exception as error:  # unreachable broker, missing topic: say where, exit 2
+        _fail(
+            f"{topic} on {settings.kafka_bootstrap}: {type(error).__name__}: {error}",
+            IMPACT_INVALID,
+        )
+    return topic, [(f"{topic} key {case_id}", value) for case_id, value in cases]
+
+
+def _read_cases(
+    source: tuple[str, list[tuple[str, bytes]]], rules: CompiledRules
+) -> tuple[list[Case], list[str]]:
+    """Valid cases, read as the service reads case events; a later line with the same case id
+    replaces an earlier one (the latest version is the active case). A bad line is reported
+    where it is (file:line) and skipped; no valid case at all is an error."""
+    path, lines = source
     active: dict[str, Case] = {}
     skipped: list[str] = []
-    for number, line in enumerate(lines, start=1):
+    for where, line in lines:
         if not line.strip():
             continue
         try:
             case = parse_body(Case, line)
             reject_unknown_codes(case, rules)
         except ValidationError as invalid:
-            skipped.append(f"{path}:{number}: {describe_validation_error(invalid)}; line skipped")
+            skipped.append(f"{where}: {describe_validation_error(invalid)}; line skipped")
             continue
         except RecordRejected as rejected:
-            skipped.append(f"{path}:{number}: {rejected}; line skipped")
+            skipped.append(f"{where}: {rejected}; line skipped")
             continue
         active.pop(case.case_id, None)
         active[case.case_id] = case

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from rarematch.authoring import rules_app
 from rarematch.common.contracts import Case
 from rarematch.common.settings import EligibilitySettings
 from rarematch.eligibility.adapters.rules_watcher import watch_rules
@@ -146,7 +148,7 @@ def test_a_withdrawal_revokes_each_open_decision_and_a_resubmission_publishes_no
 
 
 def test_rule_edits_publish_only_what_impact_predicted_and_closing_revokes(
-    live: Live, tmp_path: Path
+    live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cases = sorted(CASES.glob("*.json"))
     submit(live, cases)
@@ -173,6 +175,8 @@ def test_rule_edits_publish_only_what_impact_predicted_and_closing_revokes(
         finally:
             base_rules.engine.close()
             proposed_rules.engine.close()
+        from_topic = impact_from_topic(live, proposed, monkeypatch)
+        assert from_topic == _predicted(predicted), "--from-topic reads the same active cases"
         version = live.store.current().version
         (live.rules_dir / path).write_text((proposed / path).read_text())
         wait_for(lambda: live.store.current().version != version, "the reload")
@@ -203,6 +207,29 @@ def test_rule_edits_publish_only_what_impact_predicted_and_closing_revokes(
     assert {(e["case_id"], e["change"]) for e in published} == {
         (case_id, "program_closed") for case_id in open_nous
     }
+
+
+def impact_from_topic(
+    live: Live, proposed: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, str, str, str]]:
+    """`rarematch rules impact --from-topic --format json`, as a rule author runs it."""
+    monkeypatch.setenv("RAREMATCH_KAFKA_BOOTSTRAP", live.settings.kafka_bootstrap)
+    monkeypatch.setenv("RAREMATCH_CASE_STATE_TOPIC", live.settings.case_state_topic)
+    monkeypatch.setenv("RAREMATCH_DECISION_STATE_TOPIC", live.settings.decision_state_topic)
+    args = ["impact", str(proposed), "--base", str(live.rules_dir), "--from-topic"]
+    result = CliRunner().invoke(rules_app, [*args, "--format", "json"])
+    assert result.exit_code == 1, result.output  # 1: something changes
+    report = json.loads(result.stdout)
+    rows = []
+    for program in report["programs"]:
+        pid = program["program_id"]
+        rows += [(c, pid, "eligible", "new") for c in program["newly_eligible"]]
+        rows += [(c, pid, "needs_info", "new") for c in program["newly_needs_info"]]
+        rows += [
+            (c["case_id"], pid, c["outcome"], c["reason"])
+            for c in [*program["revoked"], *program["changed"]]
+        ]
+    return sorted(rows)
 
 
 def since(earlier: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[dict[str, Any]]:

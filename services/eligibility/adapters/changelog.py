@@ -17,7 +17,7 @@ from rarematch.common.kafka.runner import RECONNECT
 from rarematch.common.logging import get_logger
 from rarematch.eligibility.state import MATCHING_KEY_PREFIX, PartitionState
 
-__all__ = ["RestoreTimedOut", "restore_partitions"]
+__all__ = ["RestoreTimedOut", "active_cases", "restore_partitions"]
 
 
 class RestoreTimedOut(RuntimeError):
@@ -31,6 +31,8 @@ def restore_partitions(
     decision_state_topic: str,
     partitions: Iterable[int],
     timeout_s: float = 120.0,
+    *,
+    report: bool = True,
 ) -> dict[int, PartitionState]:
     wanted = sorted(set(partitions))
     restored = {partition: PartitionState() for partition in wanted}
@@ -71,6 +73,8 @@ def restore_partitions(
                     records += 1
     finally:
         consumer.close()
+    if not report:  # a command's stdout is its output
+        return restored
     get_logger().info(
         "state_restored",
         partitions=len(wanted),
@@ -80,3 +84,35 @@ def restore_partitions(
         seconds=round(time.monotonic() - started, 2),
     )
     return restored
+
+
+def active_cases(
+    bootstrap: str,
+    security: Mapping[str, Any],
+    case_state_topic: str,
+    decision_state_topic: str,
+    timeout_s: float = 120.0,
+) -> list[tuple[str, bytes]]:
+    """(case id, case JSON) of every active case on the case-state topic, read as an
+    instance restores its partitions (committed records, the last per key)."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, **dict(security))
+    try:
+        partitions = probe.partitions_for_topic(case_state_topic)
+    finally:
+        probe.close()
+    if not partitions:
+        raise RestoreTimedOut(f"topic {case_state_topic} does not exist on {bootstrap}")
+    restored = restore_partitions(
+        bootstrap,
+        security,
+        case_state_topic,
+        decision_state_topic,
+        partitions,
+        timeout_s,
+        report=False,
+    )
+    return [
+        (case_id, value)
+        for _, state in sorted(restored.items())
+        for case_id, value in sorted(state.cases.items())
+    ]
