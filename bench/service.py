@@ -10,8 +10,9 @@ One broker (rarematch.localkafka, its own free ports), one topic of synthetic ca
   kafka-python's C CRC32C (`kafka-python[crc32c]`);
 - `service-pure-crc`: the same, with the `crc32c` package hidden from kafka-python, which then
   checks every record with its pure-Python CRC;
-- `plain-loop`: a plain kafka-python consume -> produce loop with the same delivery semantics
-  (batch poll, one output record per input, acks=all, flush, then commit), no evaluation;
+- `plain-loop`: a plain kafka-python consume -> produce loop with the same delivery guarantees
+  (batch poll, one output record per input, in one transaction with the batch's offsets,
+  read_committed, zstd), no evaluation and no state;
 - `handler-only`: the service's own batch processing (decode, evaluate, encode the match
   events) in this process on the same records, with no broker at all.
 
@@ -49,6 +50,7 @@ from rarematch.common.logging import configure_logging
 from rarematch.common.settings import EligibilitySettings, KafkaSettings
 from rarematch.eligibility.bootstrap import bootstrap
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
+from rarematch.eligibility.state import PartitionState
 from rarematch.localkafka import BrokerConfig, down, up
 from rarematch.ports import free_ports
 
@@ -121,6 +123,8 @@ def measure(name: str, bootstrap_servers: str, records: list[WireRecord], rules:
         "RAREMATCH_KAFKA_BOOTSTRAP": bootstrap_servers,
         "RAREMATCH_CASES_TOPIC": CASES_TOPIC,
         "RAREMATCH_MATCHES_TOPIC": matches,
+        "RAREMATCH_CASE_STATE_TOPIC": f"bench.case-state.{run}",
+        "RAREMATCH_DECISION_STATE_TOPIC": f"bench.decision-state.{run}",
         "RAREMATCH_ELIGIBILITY_GROUP": group,
         "RAREMATCH_RULES_DIR": str(rules),
         "RAREMATCH_ELIGIBILITY_METRICS_PORT": "0",
@@ -182,11 +186,18 @@ def handler_only(records: list[WireRecord], rules: Path) -> float:
 
 
 def _timed_batches(records: list[WireRecord], settings: EligibilitySettings) -> float:
-    loop, store = bootstrap(settings, consumer=_NoKafka(), producer=_NoKafka())  # type: ignore[arg-type]
+    loop, store = bootstrap(
+        settings,
+        consumer=_NoKafka(),  # type: ignore[arg-type]
+        producer=_NoKafka(),  # type: ignore[arg-type]
+        restore=lambda partitions: {p: PartitionState() for p in partitions},
+    )
     inbounds = [Inbound(CASES_TOPIC, 0, i, r) for i, r in enumerate(records)]
+    assert loop.transaction is not None
     start = time.perf_counter()
     for begin in range(0, len(inbounds), 500):  # the service's max_poll_records
         loop.process_batch(inbounds[begin : begin + 500])
+        loop.transaction.committed()  # local state takes the batch, as after a commit
     seconds = time.perf_counter() - start
     store.current().engine.close()
     return len(records) / seconds
@@ -203,31 +214,36 @@ def plain_loop() -> None:
     """Consume -> produce one record per input -> flush -> commit, until terminated."""
     bootstrap_servers = os.environ["RAREMATCH_KAFKA_BOOTSTRAP"]
     out = os.environ["RAREMATCH_MATCHES_TOPIC"]
+    group = os.environ["RAREMATCH_ELIGIBILITY_GROUP"]
     consumer = KafkaConsumer(
         CASES_TOPIC,
         bootstrap_servers=bootstrap_servers,
-        group_id=os.environ["RAREMATCH_ELIGIBILITY_GROUP"],
+        group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",
         max_poll_records=500,
     )
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, batch_size=256 * 1024
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        batch_size=256 * 1024,
+        compression_type="zstd",
+        transactional_id=f"{group}.plain",
     )
+    producer.init_transactions()
     while True:
         batch = consumer.poll(timeout_ms=500)
-        futures = [
-            producer.send(out, value=r.value, key=r.key, headers=list(r.headers or ()))
-            for records in batch.values()
-            for r in records
-        ]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=30)
-        if batch:
-            consumer.commit(
-                {tp: OffsetAndMetadata(rs[-1].offset + 1, "", -1) for tp, rs in batch.items()}
-            )
+        if not batch:
+            continue
+        producer.begin_transaction()
+        for records in batch.values():
+            for r in records:
+                producer.send(out, value=r.value, key=r.key, headers=list(r.headers or ()))
+        offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "", -1) for tp, rs in batch.items()}
+        producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+        producer.commit_transaction()
 
 
 def _settings(bootstrap_servers: str, matches: str) -> KafkaSettings:

@@ -11,9 +11,11 @@ from pydantic import BaseModel
 from rarematch.authoring import explain, rules_app
 from rarematch.localkafka import kafka_app
 
-__all__ = ["PROGRAM_SCHEMA", "app"]
+__all__ = ["DECISION_STATE_SCHEMA", "PROGRAM_SCHEMA", "app"]
 
 PROGRAM_SCHEMA = "program.schema.json"
+DECISION_STATE_SCHEMA = "decision-state.schema.json"
+"""The eligibility service's changelog values (rarematch.decision-state)."""
 """Point editors at this (e.g. `# yaml-language-server: $schema=...`) to validate while typing."""
 
 app = typer.Typer(
@@ -113,7 +115,7 @@ def schemas_export(
     schemas: dict[str, type[BaseModel]] = {
         **EVENT_SCHEMAS,
         PROGRAM_SCHEMA: Program,
-        "decision-state.schema.json": DecisionState,
+        DECISION_STATE_SCHEMA: DecisionState,
     }
     stale = []
     for name, model in schemas.items():

@@ -88,13 +88,14 @@ def cd7_decisions(settings: EligibilitySettings, count: int) -> list[dict[str, A
     return cd7(records)
 
 
-def publish_t_all_case(settings: EligibilitySettings) -> None:
-    publish_cases(
-        [CASES / "haematologic-t-all-cd7-unquantified.json"],
-        settings.kafka_bootstrap,
-        settings.cases_topic,
-        "submitted",
-    )
+def publish_t_all_case(settings: EligibilitySettings, case_id: str | None = None) -> None:
+    """The T-ALL sample case, or the same under another case id (written next to the rules)."""
+    path = CASES / "haematologic-t-all-cd7-unquantified.json"
+    if case_id is not None:
+        data = {**json.loads(path.read_text()), "case_id": case_id}
+        path = settings.rules_dir.parent / f"{case_id}.json"
+        path.write_text(json.dumps(data))
+    publish_cases([path], settings.kafka_bootstrap, settings.cases_topic, "submitted")
 
 
 def wait_for(
@@ -131,10 +132,11 @@ def test_edit_takes_effect_and_broken_edit_keeps_last_good_rules(
     wait_for(lambda: store.current().version != original, "the edited rules were not loaded")
     edited = store.current().version
 
-    publish_t_all_case(settings)
+    # The active case is re-matched against the edited program: no resubmission needed.
     second = cd7_decisions(settings, 2)[1]
     assert second["outcome"] == "eligible"
     assert second["rules_version"] == edited
+    assert (second["change"], second["previous_outcome"]) == ("outcome_changed", "needs_info")
 
     rejected_before = rejected_reloads()
     program_file.write_text(relaxed.replace("status: recruiting", "status: [recruiting"))
@@ -142,7 +144,7 @@ def test_edit_takes_effect_and_broken_edit_keeps_last_good_rules(
     assert store.current().version == edited, "a broken edit replaced the live rules"
     assert REGISTRY.get_sample_value("rarematch_rules_errors") == 1
 
-    publish_t_all_case(settings)
-    third = cd7_decisions(settings, 3)[2]
+    publish_t_all_case(settings, "case-tall-0002")  # a new case: decided by the edited rules
+    [third] = [d for d in cd7_decisions(settings, 3) if d["case_id"] == "case-tall-0002"]
     assert third["outcome"] == "eligible"
     assert third["rules_version"] == edited

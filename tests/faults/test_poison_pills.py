@@ -60,7 +60,7 @@ def create_raised_cases_topic(stack: Stack) -> None:
     admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap)
     try:
         configs = {"max.message.bytes": str(RAISED_TOPIC_BYTES)}
-        admin.create_topics([NewTopic(stack.cases, 3, 1, topic_configs=configs)])
+        admin.create_topics([NewTopic(stack.cases, 12, 1, topic_configs=configs)])
     finally:
         admin.close()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from rarematch.cli import PROGRAM_SCHEMA
+from rarematch.cli import DECISION_STATE_SCHEMA, PROGRAM_SCHEMA
 from rarematch.common.contracts.schemas import EVENT_SCHEMAS, render_schema
 from rarematch.eligibility.domain.criteria import Program
 
@@ -33,7 +33,11 @@ def test_program_file_schema_matches_model() -> None:
 
 
 def test_no_stray_schema_files() -> None:
-    assert {p.name for p in SCHEMAS.glob("*.json")} == {*EVENT_SCHEMAS, PROGRAM_SCHEMA}
+    assert {p.name for p in SCHEMAS.glob("*.json")} == {
+        *EVENT_SCHEMAS,
+        PROGRAM_SCHEMA,
+        DECISION_STATE_SCHEMA,
+    }
 
 
 @pytest.mark.parametrize("case_file", sorted(CASES.glob("*.json")), ids=lambda p: p.name)
