@@ -345,13 +345,11 @@ class KafkaLoop:
         log = get_logger()
         log.info("consumer_started", source=self.source.name)
         failures = 0
-        abandon: tuple[type[BaseException], ...] = (*self.transport_errors, DeliveryFailed)
         try:
             while not stop.is_set():
                 try:
-                    self.run_once()
-                    failures = 0
-                except _FENCED as error:
+                    failures = self._run_once_or_abandon(failures, stop)
+                except _FENCED as error:  # also when aborting an abandoned transaction
                     log.error(
                         "instance_fenced",
                         source=self.source.name,
@@ -360,10 +358,6 @@ class KafkaLoop:
                         f"give each its own RAREMATCH_{self.service.upper()}_INSTANCE_ID",
                     )
                     raise SystemExit(1) from None
-                except abandon as error:
-                    failures += 1
-                    self._abandon_batch(error, failures)
-                    stop.wait(min(self.abandoned_pause_max_s, 0.1 * 2**failures))
                 self.health.beat()
                 self._watch_connection()
         finally:
@@ -371,6 +365,21 @@ class KafkaLoop:
             self.consumer.close()
             self.producer.close(timeout=10)
             log.info("consumer_stopped", source=self.source.name)
+
+    def _run_once_or_abandon(self, failures: int, stop: threading.Event) -> int:
+        """One batch; on a transport error it is abandoned and retried after a pause.
+        Returns the count of consecutive failures."""
+        abandon: tuple[type[BaseException], ...] = (*self.transport_errors, DeliveryFailed)
+        try:
+            self.run_once()
+        except _FENCED:
+            raise
+        except abandon as error:
+            failures += 1
+            self._abandon_batch(error, failures)
+            stop.wait(min(self.abandoned_pause_max_s, 0.1 * 2**failures))
+            return failures
+        return 0
 
     def _abandon_batch(self, error: BaseException, failures: int) -> None:
         """Rewind to the uncommitted batch so it is polled again (at least once, in order)."""
