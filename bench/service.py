@@ -8,6 +8,8 @@ One broker (rarematch.localkafka, its own free ports), one topic of synthetic ca
 
 - `service`: the eligibility service as shipped, a subprocess in its own consumer group, with
   kafka-python's C CRC32C (`kafka-python[crc32c]`);
+- `service-x2`: two such processes (instance ids `a` and `b`) in one consumer group, sharing
+  the 12 partitions; timed from the moment the group is stable with both members;
 - `service-pure-crc`: the same, with the `crc32c` package hidden from kafka-python, which then
   checks every record with its pure-Python CRC;
 - `plain-loop`: a plain kafka-python consume -> produce loop with the same delivery guarantees
@@ -46,6 +48,7 @@ from rarematch.common.contracts import CASE_SUBMITTED
 from rarematch.common.contracts.cloudevents import WireRecord, encode
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.kafka.records import Inbound
+from rarematch.common.kafka.runner import TRANSACTIONAL_RETRY_BACKOFF_MS
 from rarematch.common.logging import configure_logging
 from rarematch.common.settings import EligibilitySettings, KafkaSettings
 from rarematch.eligibility.bootstrap import bootstrap
@@ -55,7 +58,7 @@ from rarematch.localkafka import BrokerConfig, down, up
 from rarematch.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("service", "service-pure-crc", "plain-loop", "handler-only")
+VARIANTS = ("service", "service-x2", "service-pure-crc", "plain-loop", "handler-only")
 CASES_TOPIC = "bench.cases"
 SOURCE = "/rarematch/bench"
 
@@ -131,34 +134,48 @@ def measure(name: str, bootstrap_servers: str, records: list[WireRecord], rules:
     }
     code = {
         "service": _SERVICE,
+        "service-x2": _SERVICE,
         "service-pure-crc": _HIDE_CRC32C + _SERVICE,
         "plain-loop": _PLAIN_LOOP,
     }[name]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, cwd=REPO, stdout=log, stderr=log
-        )
-        try:
-            return _drain_rate(bootstrap_servers, group, len(records), process)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+    instances = ("a", "b") if name == "service-x2" else ("a",)
+    with contextlib.ExitStack() as stack:
+        processes = []
+        for instance in instances:
+            log = stack.enter_context(tempfile.TemporaryFile())
+            process = subprocess.Popen(
+                [sys.executable, "-c", code],
+                env={**env, "RAREMATCH_ELIGIBILITY_INSTANCE_ID": instance},
+                cwd=REPO,
+                stdout=log,
+                stderr=log,
+            )
+            stack.callback(_stop, process)
+            processes.append(process)
+        return _drain_rate(bootstrap_servers, group, len(records), processes)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=60)
 
 
 def _drain_rate(
-    bootstrap_servers: str, group: str, total: int, process: subprocess.Popen[bytes]
+    bootstrap_servers: str, group: str, total: int, processes: list[subprocess.Popen[bytes]]
 ) -> float:
-    """Records per second from the group's first commit to the commit of the last record."""
+    """Records per second from the group's first commit (with every process a member of the
+    stable group) to the commit of the last record."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="bench-progress")
     try:
         first: tuple[float, int] | None = None
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(f"{group}: the process under test exited ({process.returncode})")
+            for process in processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{group}: a process under test exited ({process.returncode})")
             done = _committed(admin, group)
             now = time.monotonic()
-            if done and first is None:
+            if done and first is None and _stable_with(admin, group, len(processes)):
                 first = (now, done)
             if first is not None and done >= total:
                 seconds = now - first[0]
@@ -167,6 +184,16 @@ def _drain_rate(
         raise SystemExit(f"{group}: did not finish within 30 minutes")
     finally:
         admin.close()
+
+
+def _stable_with(admin: KafkaAdminClient, group: str, members: int) -> bool:
+    if members == 1:
+        return True
+    try:
+        described = admin.describe_groups([group]).get(group, {})
+    except KafkaError:
+        return False
+    return described.get("group_state") == "Stable" and len(described.get("members", [])) == members
 
 
 def _committed(admin: KafkaAdminClient, group: str) -> int:
@@ -188,8 +215,8 @@ def handler_only(records: list[WireRecord], rules: Path) -> float:
 def _timed_batches(records: list[WireRecord], settings: EligibilitySettings) -> float:
     loop, store = bootstrap(
         settings,
-        consumer=_NoKafka(),  # type: ignore[arg-type]
-        producer=_NoKafka(),  # type: ignore[arg-type]
+        consumer=_NoKafka(),
+        producer=_NoKafka(),
         restore=lambda partitions: {p: PartitionState() for p in partitions},
     )
     inbounds = [Inbound(CASES_TOPIC, 0, i, r) for i, r in enumerate(records)]
@@ -231,6 +258,7 @@ def plain_loop() -> None:
         batch_size=256 * 1024,
         compression_type="zstd",
         transactional_id=f"{group}.plain",
+        retry_backoff_ms=TRANSACTIONAL_RETRY_BACKOFF_MS,
     )
     producer.init_transactions()
     while True:
@@ -267,6 +295,8 @@ def table(rates: dict[str, list[float]]) -> str:
         ratio = f"{statistics.median(values) / reference:.2f}" if reference else "—"
         lines.append(f"| {name} | {cell(values)} | {ratio} |")
     pairs = [
+        ("service-x2", "service"),
+        ("service", "handler-only"),
         ("service", "service-pure-crc"),
         ("service", "plain-loop"),
     ]

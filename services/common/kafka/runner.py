@@ -116,6 +116,12 @@ RECONNECT = {
 """kafka-python backs off reconnects exponentially up to 30 s by default, which left both
 services idle for 29-54 s after a broker came back; at most 1 s between attempts instead."""
 
+TRANSACTIONAL_RETRY_BACKOFF_MS = 10
+"""A transaction's first send or offsets often meet CONCURRENT_TRANSACTIONS while the broker
+still writes the previous one's markers; kafka-python then waits `retry_backoff_ms`. At 100 ms
+that wait was the p95 of a batch's flush and put the case -> match p99 at about 260 ms at
+50 cases/s; at 10 ms about 70 ms (bench/live.py latency, docs/benchmarks.md)."""
+
 
 def connect(
     bootstrap: str,
@@ -155,6 +161,9 @@ def connect(
         **secure,
     )
     consumer.subscribe([topic], listener=listener)
+    backoff = (
+        {} if transactional_id is None else {"retry_backoff_ms": TRANSACTIONAL_RETRY_BACKOFF_MS}
+    )
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
@@ -165,7 +174,7 @@ def connect(
         batch_size=256 * 1024,
         max_request_size=MAX_RECORD_BYTES,
         request_timeout_ms=10_000,
-        **RECONNECT,
+        **{**RECONNECT, **backoff},
         **secure,
     )
     if transactional_id is not None:
