@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 
 __all__ = [
     "BATCHES_ABANDONED",
+    "CASE_SUMMARIES",
     "DEAD_LETTERED",
     "DELIVERY_SECONDS",
     "EVALUATION_SECONDS",
@@ -36,6 +37,10 @@ MATCH_CHANGES = Counter(
     "rarematch_match_changes_total",
     "Match events by why they were published (new, outcome_changed, fails_criterion …)",
     ["reason"],
+)
+CASE_SUMMARIES = Counter(
+    "rarematch_case_summaries_total",
+    "Case summaries published (only when a case's decisions change)",
 )
 REMATCH_CASES = Counter("rarematch_rematch_cases_total", "Cases re-matched after a rule change")
 REMATCH_REMAINING = Gauge(

@@ -184,6 +184,10 @@ class KafkaSettings(KafkaSecuritySettings):
         default="rarematch.decision-state",
         description="Compacted changelog: the open decisions last published per case id",
     )
+    case_summaries_topic: KafkaName = Field(
+        default="rarematch.case-summaries",
+        description="Compacted: each case's decisions by tier and next tests (the worklist)",
+    )
     cases_dead_letter_topic: KafkaName = "rarematch.cases.DLT"
     matches_dead_letter_topic: KafkaName = "rarematch.matches.DLT"
     topic_partitions: Count = Field(

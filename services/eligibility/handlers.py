@@ -17,7 +17,7 @@ from datetime import datetime
 from kafka.errors import KafkaError
 
 from rarematch.common import metrics
-from rarematch.common.contracts import MATCH_DECIDED, Case, CaseWithdrawn
+from rarematch.common.contracts import CASE_SUMMARIZED, MATCH_DECIDED, Case, CaseWithdrawn
 from rarematch.common.contracts.cloudevents import Envelope, WireRecord, encode
 from rarematch.common.kafka.records import Inbound, Outbound, RecordRejected
 from rarematch.common.kafka.topics import Topics
@@ -33,6 +33,7 @@ from rarematch.eligibility.domain.rematch import (
     planned,
     sliced,
 )
+from rarematch.eligibility.domain.summary import case_summary
 from rarematch.eligibility.state import LocalState, PartitionState, matching_key
 
 __all__ = [
@@ -110,7 +111,13 @@ class Eligibility:
         changes, after = withdrawn(before)
         with self.rules() as current:
             out = self._published(
-                changes, before, after, partition, current, self.catalogue(current)
+                changes,
+                before,
+                after,
+                partition,
+                current,
+                self.catalogue(current),
+                withdrawn=True,
             )
         get_logger().info("case_withdrawn", revoked=len(changes))
         self.state.put_case(partition, case_id, None)
@@ -125,7 +132,11 @@ class Eligibility:
         partition: int,
         rules: CompiledRules,
         catalogue: Catalogue,
+        *,
+        withdrawn: bool = False,
     ) -> list[Outbound]:
+        """The match events of `changes`; when the decisions changed, the new decision state
+        and the case's new summary."""
         now = self.now()
         out = []
         for change in changes:
@@ -138,7 +149,16 @@ class Eligibility:
             value = self.state.put_decisions(partition, after)
             record = WireRecord(key=after.case_id.encode(), value=value)
             out.append(Outbound(self.topics.decision_state.name, record, partition))
+            out.append(self._summary(after, rules, now, withdrawn=withdrawn))
         return out
+
+    def _summary(
+        self, state: DecisionState, rules: CompiledRules, now: datetime, *, withdrawn: bool
+    ) -> Outbound:
+        summary = case_summary(state, rules, now, withdrawn=withdrawn)
+        metrics.CASE_SUMMARIES.inc()
+        record = encode(CASE_SUMMARIZED, summary, key=state.case_id, source=EVENT_SOURCE)
+        return Outbound(self.topics.case_summaries.name, record)
 
     def catalogue(self, rules: CompiledRules) -> Catalogue:
         if self._catalogue is None or self._catalogue[0] != rules.version:

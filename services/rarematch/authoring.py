@@ -190,16 +190,19 @@ def explain(
             table = Table(title=f"{item.id}: {item.title}", title_justify="left", expand=False)
             for column in ("status", "criterion", "value seen", "protocol text"):
                 table.add_column(column, overflow="fold")
+            defining = {criterion.id for _, criterion in item.sections if criterion.is_defining}
             for c in decision.criteria:
                 table.add_row(
                     _STATUS_STYLE[c.status],
-                    f"{c.section}/{c.criterion_id}",
+                    f"{c.section}/{c.criterion_id}"
+                    + (" (defining)" if c.criterion_id in defining else ""),
                     c.observed or "-",
                     c.text,
                 )
             _out.print(table)
             closed = " (program closed: not matched)" if item.status == "closed" else ""
-            _out.print(f"[bold]outcome: {decision.outcome.value}[/]{closed}")
+            tier = f", tier {decision.tier.value}" if decision.tier else ""
+            _out.print(f"[bold]outcome: {decision.outcome.value}{tier}[/]{closed}")
             if decision.facts_to_collect:
                 _out.print("to collect: " + "; ".join(decision.facts_to_collect), markup=False)
             _out.print(f"rules version {decision.rules_version}\n", style="dim")

@@ -19,6 +19,7 @@ SCHEMA_FILES = {
     "../schemas/case-withdrawn.schema.json",
     "../schemas/match-decided.schema.json",
     "../schemas/decision-state.schema.json",
+    "../schemas/case-summary.schema.json",
 }
 EVENT_TYPES = [
     contracts.CASE_SUBMITTED,

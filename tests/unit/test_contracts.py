@@ -11,11 +11,13 @@ from pydantic import ValidationError
 
 from rarematch.common.contracts import (
     CASE_SUBMITTED,
+    CASE_SUMMARIZED,
     CASE_UPDATED,
     CASE_WITHDRAWN,
     EVENT_BODIES,
     MATCH_DECIDED,
     Case,
+    CaseSummary,
     CaseWithdrawn,
     CriterionResult,
     CriterionStatus,
@@ -179,6 +181,7 @@ class TestCaseShape:
             CASE_UPDATED: Case,
             CASE_WITHDRAWN: CaseWithdrawn,
             MATCH_DECIDED: MatchDecided,
+            CASE_SUMMARIZED: CaseSummary,
         }
         assert expected == EVENT_BODIES
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rarematch.common.contracts import Case, CriterionResult, CriterionStatus, Outcome
+from rarematch.common.contracts import Case, CriterionResult, CriterionStatus, Outcome, Tier
 from rarematch.eligibility.domain.criteria import Program
 from rarematch.eligibility.domain.engine import EngineError
 from rarematch.eligibility.domain.evaluate import (
@@ -164,6 +164,7 @@ class TestDecide:
             "program_area": p.area,
             "site_countries": sorted({site.country for site in p.sites}),
             "outcome": Outcome.ELIGIBLE,
+            "tier": Tier.ELIGIBLE,
             "facts_to_collect": [],
             "rules_version": "sha256:abc",
             "decided_at": NOW,

@@ -49,6 +49,7 @@ CASES_TOPIC = "rarematch.cases"
 MATCHES_TOPIC = "rarematch.matches"
 CASE_STATE_TOPIC = "rarematch.case-state"
 DECISION_STATE_TOPIC = "rarematch.decision-state"
+CASE_SUMMARIES_TOPIC = "rarematch.case-summaries"
 DLT = "rarematch.cases.DLT"
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
@@ -97,12 +98,15 @@ def sample(name: str) -> Case:
 
 
 def match_outputs(out: list[Outbound]) -> list[Outbound]:
-    """The match events of one case event: first, then its state records."""
+    """The match events of one case event: first, then its state records and summary."""
     assert out
     topics = [record.topic for record in out]
     assert topics[-1] == CASE_STATE_TOPIC
     states = [t for t in topics if t != MATCHES_TOPIC]
-    assert states in ([CASE_STATE_TOPIC], [DECISION_STATE_TOPIC, CASE_STATE_TOPIC])
+    assert states in (
+        [CASE_STATE_TOPIC],
+        [DECISION_STATE_TOPIC, CASE_SUMMARIES_TOPIC, CASE_STATE_TOPIC],
+    )
     return out[: len(out) - len(states)]
 
 
@@ -266,6 +270,7 @@ def test_the_loop_goes_on_after_a_dead_letter(loop: KafkaLoop) -> None:
     assert {o.topic for o in loop.process(good)} == {
         MATCHES_TOPIC,
         DECISION_STATE_TOPIC,
+        CASE_SUMMARIES_TOPIC,
         CASE_STATE_TOPIC,
     }
 

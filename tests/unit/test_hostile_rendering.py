@@ -167,7 +167,7 @@ def test_the_eligibility_service_publishes_observations_within_the_bound() -> No
     from rarematch.common.contracts import CriterionStatus
     from rarematch.eligibility.domain.evaluate import _result
 
-    result = _result("c", "inclusion", CriterionStatus.MET, "t", "A*02:01, " * 500)
+    result = _result("c", "inclusion", CriterionStatus.MET, "t", "A*02:01, " * 500, defining=False)
     assert result.observed is not None
     assert len(result.observed) == OBSERVED_MAX_CHARS
     body = hostile_decision("x").model_dump(mode="json")

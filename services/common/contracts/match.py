@@ -16,6 +16,7 @@ __all__ = [
     "CriterionStatus",
     "MatchDecided",
     "Outcome",
+    "Tier",
     "bounded_observed",
 ]
 
@@ -43,6 +44,19 @@ class Outcome(StrEnum):
     REVOKED = "revoked"
 
 
+class Tier(StrEnum):
+    """How strongly an open decision holds, for whom to alert and when.
+
+    `likely`: needs_info, but every *defining* criterion (diagnosis, target antigen, HLA,
+    somatic alteration, germline finding, MSI/MMR/TMB, unless the program file says otherwise)
+    is met and only general ones (labs, performance, history …) are unknown; `possible`: a
+    defining criterion is unknown."""
+
+    ELIGIBLE = "eligible"
+    LIKELY = "likely"
+    POSSIBLE = "possible"
+
+
 class ChangeReason(StrEnum):
     """Why a match event was published: decisions are published only when they change."""
 
@@ -51,6 +65,8 @@ class ChangeReason(StrEnum):
     OUTCOME_CHANGED = "outcome_changed"
     FACTS_CHANGED = "facts_changed"
     """Same outcome, other facts to collect."""
+    TIER_CHANGED = "tier_changed"
+    """Same outcome and facts to collect, another tier (a criterion's `defining` was edited)."""
     FAILS_CRITERION = "fails_criterion"
     """Revoked: the case now fails a criterion (`failing_criterion`)."""
     CASE_WITHDRAWN = "case_withdrawn"
@@ -80,6 +96,10 @@ class CriterionResult(BaseModel):
         max_length=OBSERVED_MAX_CHARS,
         description="The case value the criterion looked at; null when not reported",
     )
+    defining: bool | None = Field(
+        default=None,
+        description="True when the criterion defines who the program is for (see `tier`)",
+    )
 
 
 class MatchDecided(BaseModel):
@@ -104,6 +124,9 @@ class MatchDecided(BaseModel):
         description="Countries of the program's sites, for routing",
     )
     outcome: Outcome
+    tier: Tier | None = Field(
+        default=None, description="For `eligible` / `needs_info`: eligible, likely or possible"
+    )
     criteria: list[CriterionResult] = Field(max_length=_ITEMS)
     facts_to_collect: list[Annotated[str, Field(max_length=_TITLE)]] = Field(
         default_factory=list,

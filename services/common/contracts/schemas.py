@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from rarematch.common.contracts.case import Case, CaseWithdrawn
 from rarematch.common.contracts.match import MatchDecided
+from rarematch.common.contracts.summary import CaseSummary
 
 __all__ = ["EVENT_SCHEMAS", "render_schema"]
 
@@ -15,6 +16,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "case.schema.json": Case,
     "case-withdrawn.schema.json": CaseWithdrawn,
     "match-decided.schema.json": MatchDecided,
+    "case-summary.schema.json": CaseSummary,
 }
 
 

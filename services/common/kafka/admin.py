@@ -23,7 +23,7 @@ __all__ = ["TopicsMisconfigured", "ensure_topics"]
 def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[str] = ()) -> None:
     """Create missing topics: case, case-state and match topics partitioned for scaling (the
     same count, so a case's records share a partition number), DLTs with one; case state is
-    compacted.
+    compacted, and so are decision state and case summaries.
 
     Every topic accepts a record as large as the services produce (`max.message.bytes`).
     Raises KafkaUnreachable (one line: where, how, why) when no broker can be reached."""
@@ -32,6 +32,7 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         settings.case_state_topic: settings.topic_partitions,
         settings.decision_state_topic: settings.topic_partitions,
         settings.matches_topic: settings.topic_partitions,
+        settings.case_summaries_topic: settings.topic_partitions,
         settings.cases_dead_letter_topic: 1,
         settings.matches_dead_letter_topic: 1,
         **dict.fromkeys(extra_dead_letter_topics, 1),
@@ -48,7 +49,11 @@ def ensure_topics(settings: KafkaSettings, extra_dead_letter_topics: Iterable[st
         missing = set(wanted) - set(admin.list_topics())
         for name in sorted(missing):
             with suppress(TopicAlreadyExistsError):  # another instance created it first
-                compacted = name in {settings.case_state_topic, settings.decision_state_topic}
+                compacted = name in {
+                    settings.case_state_topic,
+                    settings.decision_state_topic,
+                    settings.case_summaries_topic,
+                }
                 admin.create_topics(
                     [_new_topic(name, wanted[name], settings.topic_replication, compacted)]
                 )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rarematch.common.contracts import (
     CASE_SUBMITTED,
+    CASE_SUMMARIZED,
     CASE_UPDATED,
     CASE_WITHDRAWN,
     MATCH_DECIDED,
@@ -33,6 +34,8 @@ class Topics:
     """Compacted changelog: the open decisions last published per case, and per partition
     the catalogue its cases are matched with (reserved keys, see eligibility.state)."""
     matches: Topic
+    case_summaries: Topic
+    """Compacted: per case, its open decisions by tier and the next tests (the worklist)."""
     cases_dead_letter: Topic
     matches_dead_letter: Topic
 
@@ -45,6 +48,7 @@ class Topics:
             case_state=Topic(settings.case_state_topic, frozenset({CASE_SUBMITTED, CASE_UPDATED})),
             decision_state=Topic(settings.decision_state_topic, frozenset()),
             matches=Topic(settings.matches_topic, frozenset({MATCH_DECIDED})),
+            case_summaries=Topic(settings.case_summaries_topic, frozenset({CASE_SUMMARIZED})),
             cases_dead_letter=Topic(settings.cases_dead_letter_topic, frozenset()),
             matches_dead_letter=Topic(settings.matches_dead_letter_topic, frozenset()),
         )

@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from rarematch.common.contracts import CriterionStatus, Outcome
+from rarematch.common.contracts import CriterionStatus, Outcome, Tier
 from rarematch.common.contracts.case import Case
 from rarematch.common.contracts.therapy import TherapyClass
 from rarematch.eligibility.domain.hla import HlaParseError, parse_allele
 
 __all__ = [
     "CHECK_FIELDS",
+    "DEFINING_CHECKS",
     "REGIONS",
     "AgeCheck",
     "AntigenCheck",
@@ -373,17 +374,37 @@ NODE_FIELDS = (*CHECK_FIELDS, *COMPOSITE_FIELDS)
 NODE_KEYS = (*CHECK_FIELDS, "all", "any", "not")
 
 
+DEFINING_CHECKS = frozenset(
+    {"diagnosis", "antigen", "hla", "variant", "fusion", "germline", "mismatch_repair", "tmb"}
+)
+"""Check kinds that define who a program is for: while one is unknown, a match is only
+`possible`; unknown general criteria (labs, performance, history …) leave it `likely`."""
+
+
 class Criterion(CheckNode):
     """One protocol criterion: a stable id, the protocol's words, and its check."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     text: str = Field(min_length=1, max_length=4_000, description="At most what a match carries")
+    defining: bool | None = Field(
+        default=None,
+        description="Whether the criterion defines who the program is for (tiers); by default "
+        "true when it checks diagnosis, antigen, HLA, a variant, fusion, germline finding, "
+        "MSI/MMR or TMB",
+    )
+
+    @cached_property
+    def is_defining(self) -> bool:
+        if self.defining is not None:
+            return self.defining
+        return any(path[-1] in DEFINING_CHECKS for path, _ in iter_checks(self))
 
 
 class Expectation(_Model):
     """What a program test expects: the outcome, and optionally facts and criterion statuses."""
 
     outcome: Outcome
+    tier: Tier | None = None
     facts_to_collect: list[str] | None = None
     criteria: dict[str, CriterionStatus] | None = Field(
         default=None, description="criterion id -> met / not_met / unknown"

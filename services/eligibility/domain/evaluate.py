@@ -202,9 +202,20 @@ def _decision(
 ) -> MatchDecided:
     program = compiled.program
     results = [
-        _result(criterion.id, section, status, criterion.text, observe_case(criterion, key))
-        for (section, criterion), status, key in zip(
-            program.sections, plan.statuses, compiled.observation_keys, strict=True
+        _result(
+            criterion.id,
+            section,
+            status,
+            criterion.text,
+            observe_case(criterion, key),
+            defining=defining,
+        )
+        for (section, criterion), status, key, defining in zip(
+            program.sections,
+            plan.statuses,
+            compiled.observation_keys,
+            compiled.defining,
+            strict=True,
         )
     ]
     return MatchDecided.model_construct(
@@ -215,6 +226,7 @@ def _decision(
         program_area=program.area,
         site_countries=program.site_countries,
         outcome=plan.outcome,
+        tier=plan.tier,
         criteria=results,
         facts_to_collect=list(plan.facts_to_collect),
         rules_version=rules.version,
@@ -229,6 +241,8 @@ def _result(
     status: CriterionStatus,
     text: str,
     observed: str | None,
+    *,
+    defining: bool,
 ) -> CriterionResult:
     """Results are immutable and repeat across cases (unknown criteria observe nothing), so
     they are shared; decisions are built by the hundred per case. Every value comes from
@@ -239,4 +253,5 @@ def _result(
         status=status,
         text=text,
         observed=bounded_observed(observed),
+        defining=True if defining else None,
     )

@@ -10,7 +10,7 @@ case changes nothing. The service keeps this state per case in a compacted topic
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from rarematch.common.contracts import (
     CriterionStatus,
     MatchDecided,
     Outcome,
+    Tier,
 )
 from rarematch.common.contracts.case import CaseId
 from rarematch.eligibility.domain.criteria import Program
@@ -32,7 +33,6 @@ __all__ = [
     "DecisionState",
     "StoredDecision",
     "changes_for",
-    "facts_digest",
     "program_version",
     "withdrawn",
 ]
@@ -46,9 +46,11 @@ class StoredDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     outcome: Outcome
-    facts: str = ""
-    """`facts_digest` of the facts to collect: enough to see them change, a fraction of the
-    bytes (state per case with 1,000 programs: about 32 KB with the texts)."""
+    tier: Tier | None = None
+    to_collect: list[str] = Field(default_factory=list)
+    """The facts to collect, as published: the case summary ranks them into next tests."""
+    matched_on: list[str] = Field(default_factory=list)
+    """Ids of the defining criteria the case meets: the summary's reasons."""
     program_version: str
 
 
@@ -99,13 +101,6 @@ class Catalogue:
     def differs_from(self, before: Catalogue) -> bool:
         """Whether any case may decide differently: a program changed, closed or went away."""
         return bool(self.changed_since(before)) or not set(before.versions) <= set(self.versions)
-
-
-def facts_digest(facts: Sequence[str]) -> str:
-    """A short hash of the facts to collect, in order; empty when there are none."""
-    if not facts:
-        return ""
-    return hashlib.sha256("\x1f".join(facts).encode()).hexdigest()[:12]
 
 
 def program_version(program: Program) -> str:
@@ -172,8 +167,10 @@ def _change(
         reason = ChangeReason.NEW
     elif previous.outcome != decision.outcome:
         reason = ChangeReason.OUTCOME_CHANGED
-    elif previous.facts != facts_digest(decision.facts_to_collect):
+    elif previous.to_collect != decision.facts_to_collect:
         reason = ChangeReason.FACTS_CHANGED
+    elif previous.tier is not None and previous.tier != decision.tier:
+        reason = ChangeReason.TIER_CHANGED
     else:
         return None
     return Change(program_id, decision.outcome, was, reason, decision)
@@ -186,9 +183,20 @@ def _revoked(program_id: str, previous: Outcome, reason: ChangeReason) -> Change
 def _stored(decision: MatchDecided, version: str) -> StoredDecision:
     return StoredDecision(
         outcome=decision.outcome,
-        facts=facts_digest(decision.facts_to_collect),
+        tier=decision.tier,
+        to_collect=list(decision.facts_to_collect),
+        matched_on=matched_on(decision),
         program_version=version,
     )
+
+
+def matched_on(decision: MatchDecided) -> list[str]:
+    """Ids of the met inclusion criteria that define the program (its tiers' basis)."""
+    return [
+        r.criterion_id
+        for r in decision.criteria
+        if r.section == "inclusion" and r.status is CriterionStatus.MET and r.defining
+    ]
 
 
 def _first_failing(criteria: list[CriterionResult]) -> str | None:

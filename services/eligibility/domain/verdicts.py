@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rarematch.common.contracts import CriterionResult, CriterionStatus, Outcome
+from rarematch.common.contracts import CriterionResult, CriterionStatus, Outcome, Tier
 from rarematch.eligibility.domain.checks import (
     facts_to_collect,
     leaf_paths,
@@ -23,7 +23,7 @@ from rarematch.eligibility.domain.criteria import Composite, Criterion, Program
 from rarematch.eligibility.domain.engine import EngineError
 from rarematch.eligibility.domain.screen import DECIDED, FAIL_PREFIX, verdict_rule_name
 
-__all__ = ["CompiledProgram", "Plan", "roll_up"]
+__all__ = ["CompiledProgram", "Plan", "roll_up", "tier_of"]
 
 _UNKNOWN = CriterionStatus.UNKNOWN
 
@@ -36,6 +36,7 @@ class Plan:
     statuses: tuple[CriterionStatus, ...]
     """Per criterion, in `Program.sections` order; empty when the screen failed the program."""
     facts_to_collect: tuple[str, ...]
+    tier: Tier | None = None
 
 
 _SCREENED_OUT = Plan(Outcome.INELIGIBLE, (), ())
@@ -70,6 +71,7 @@ class CompiledProgram:
             nodes += [(section, f"{criterion.id}@{path}") for path in paths]
         self.leaf_spans = tuple(leaf_spans)
         """Per criterion, where its leaves' verdicts sit in the vector (None: a plain check)."""
+        self.defining = tuple(criterion.is_defining for _, criterion in program.sections)
         self.facts_if_unknown = tuple(tuple(facts_to_collect(c)) for _, c in program.sections)
         """Per criterion, what to collect when it is unknown (for a composition, everything it
         could need: `_composite_to_collect` narrows that down by its leaves)."""
@@ -110,7 +112,24 @@ def _plan(compiled: CompiledProgram, verdicts: tuple[CriterionStatus, ...]) -> P
         for index, status in enumerate(statuses):
             if status is _UNKNOWN:
                 to_collect += _to_collect(compiled, index, verdicts)
-    return Plan(outcome, statuses, tuple(dict.fromkeys(to_collect)))
+    tier = tier_of(outcome, statuses, compiled.defining)
+    return Plan(outcome, statuses, tuple(dict.fromkeys(to_collect)), tier)
+
+
+def tier_of(
+    outcome: Outcome, statuses: Iterable[CriterionStatus], defining: Iterable[bool]
+) -> Tier | None:
+    """`eligible`; for needs_info `possible` while a defining criterion is unknown, else
+    `likely`; None for a decision that is not open."""
+    if outcome is Outcome.ELIGIBLE:
+        return Tier.ELIGIBLE
+    if outcome is not Outcome.NEEDS_INFO:
+        return None
+    unknown_defining = any(
+        status is _UNKNOWN and is_defining
+        for status, is_defining in zip(statuses, defining, strict=True)
+    )
+    return Tier.POSSIBLE if unknown_defining else Tier.LIKELY
 
 
 def _to_collect(

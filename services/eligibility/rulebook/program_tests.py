@@ -92,6 +92,9 @@ def _compare(test: ProgramTest, decision: MatchDecided) -> list[str]:
             f"outcome: want {want.outcome.value}, got {decision.outcome.value}"
             + (f" ({', '.join(failing)})" if failing else "")
         )
+    if want.tier is not None and want.tier is not decision.tier:
+        got = decision.tier.value if decision.tier else "none"
+        problems.append(f"tier: want {want.tier.value}, got {got}")
     if want.facts_to_collect is not None and want.facts_to_collect != decision.facts_to_collect:
         problems.append(
             f"facts_to_collect: want {want.facts_to_collect}, got {decision.facts_to_collect}"
