@@ -67,6 +67,7 @@ def live(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Live]:
         case_state_topic=f"{run}.case-state",
         decision_state_topic=f"{run}.decision-state",
         matches_topic=f"{run}.matches",
+        case_summaries_topic=f"{run}.case-summaries",
         cases_dead_letter_topic=f"{run}.cases.DLT",
         matches_dead_letter_topic=f"{run}.matches.DLT",
         eligibility_group=f"lifecycle-{run}",
