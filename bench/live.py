@@ -28,6 +28,7 @@ import itertools
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -281,10 +282,19 @@ def run_memory(bootstrap: str, workdir: Path, args: argparse.Namespace) -> None:
         service.wait_for(lambda: service.committed() >= args.cases, 1800, "cases served")
         readings = [service.rss_mb()]
         print(f"memory: serving {args.cases} cases: {readings[-1]:,.0f} MB", flush=True)
-        edited = rules / "programs" / "SYN-00000.yaml"
+        # a closed program's edit re-matches nothing: edit one that is open
+        edited = next(
+            path
+            for path in sorted((rules / "programs").glob("*.yaml"))
+            if "status: recruiting" in path.read_text(encoding="utf-8")
+        )
         for reload in range(1, args.reloads + 1):
-            text = edited.read_text(encoding="utf-8").replace(
-                "title: Synthetic", f"title: Revised {reload} synthetic", 1
+            text = re.sub(
+                r"^title: .*$",
+                f"title: Synthetic program, revision {reload}",
+                edited.read_text(encoding="utf-8"),
+                count=1,
+                flags=re.MULTILINE,
             )
             edited.write_text(text, encoding="utf-8")
             service.wait_for(service.has_logged("rules_reloaded", reload), 1800, "the reload")
