@@ -43,12 +43,11 @@ from typing import Any
 
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from tests.synthetic import synthetic_cases, synthetic_program_dict
+from tests.synthetic import synthetic_program_dict
 
 from bench.evaluate import machine
-from bench.service import _committed
-from rarematch.common.contracts import CASE_SUBMITTED
-from rarematch.common.contracts.cloudevents import WireRecord, encode
+from bench.service import _committed, case_records
+from rarematch.common.contracts.cloudevents import WireRecord
 from rarematch.common.kafka.admin import ensure_topics
 from rarematch.common.settings import KafkaSettings
 from rarematch.eligibility.domain.oncotree import bundled_oncotree
@@ -144,13 +143,6 @@ class Service:
                 return
             time.sleep(0.2)
         raise SystemExit(f"timed out waiting for {what}; see {self.log}")
-
-
-def case_records(count: int, seed: int, prefix: str = "") -> list[WireRecord]:
-    cases = synthetic_cases(count, random.Random(seed), bundled_oncotree())
-    if prefix:
-        cases = [c.model_copy(update={"case_id": f"{prefix}{c.case_id}"}) for c in cases]
-    return [encode(CASE_SUBMITTED, c, key=c.case_id, source=SOURCE) for c in cases]
 
 
 def produce(bootstrap: str, topic: str, records: Sequence[WireRecord]) -> None:

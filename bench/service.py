@@ -99,8 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def case_records(count: int, seed: int) -> list[WireRecord]:
+def case_records(count: int, seed: int, prefix: str = "") -> list[WireRecord]:
+    """Synthetic case events; `prefix` before each case id keeps two sets apart."""
     cases = synthetic_cases(count, random.Random(seed), bundled_oncotree())
+    if prefix:
+        cases = [c.model_copy(update={"case_id": f"{prefix}{c.case_id}"}) for c in cases]
     return [encode(CASE_SUBMITTED, c, key=c.case_id, source=SOURCE) for c in cases]
 
 

@@ -190,12 +190,10 @@ def explain(
             table = Table(title=f"{item.id}: {item.title}", title_justify="left", expand=False)
             for column in ("status", "criterion", "value seen", "protocol text"):
                 table.add_column(column, overflow="fold")
-            defining = {criterion.id for _, criterion in item.sections if criterion.is_defining}
             for c in decision.criteria:
                 table.add_row(
                     _STATUS_STYLE[c.status],
-                    f"{c.section}/{c.criterion_id}"
-                    + (" (defining)" if c.criterion_id in defining else ""),
+                    f"{c.section}/{c.criterion_id}" + (" (defining)" if c.defining else ""),
                     c.observed or "-",
                     c.text,
                 )

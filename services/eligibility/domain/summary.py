@@ -7,10 +7,10 @@ publishes one only when the decision state changed.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 
-from rarematch.common.contracts import Tier
+from rarematch.common.contracts import Outcome, Tier
 from rarematch.common.contracts.summary import CaseSummary, NextTest, SummaryProgram, TierCounts
 from rarematch.eligibility.domain.evaluate import CompiledRules
 from rarematch.eligibility.domain.lifecycle import DecisionState, StoredDecision
@@ -27,13 +27,10 @@ def case_summary(
         (_program(pid, stored, rules) for pid, stored in state.open.items()),
         key=lambda p: (TIER_ORDER[p.tier], p.program_id),
     )
-    counts = defaultdict(int, {t.value: 0 for t in Tier})
-    for program in programs:
-        counts[program.tier.value] += 1
     return CaseSummary(
         case_id=state.case_id,
         withdrawn=withdrawn,
-        counts=TierCounts(**counts),
+        counts=TierCounts(**Counter(p.tier.value for p in programs)),
         programs=programs,
         next_tests=next_tests(programs),
         rules_version=rules.version,
@@ -77,4 +74,4 @@ def _program(program_id: str, stored: StoredDecision, rules: CompiledRules) -> S
 
 def _tier_of_outcome(stored: StoredDecision) -> Tier:
     """A decision stored before tiers existed: eligible, or at best possible."""
-    return Tier.ELIGIBLE if stored.outcome.value == "eligible" else Tier.POSSIBLE
+    return Tier.ELIGIBLE if stored.outcome is Outcome.ELIGIBLE else Tier.POSSIBLE
